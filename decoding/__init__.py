@@ -1,0 +1,1 @@
+"""fairalign.decoding: inference-time methods (UDDIA)."""

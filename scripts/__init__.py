@@ -1,0 +1,1 @@
+"""Command-line entry points (installed as fairalign.scripts). Each module exposes make_parser() and main(args)."""

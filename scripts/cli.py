@@ -1,0 +1,67 @@
+"""`fairalign` command: a thin dispatcher over the entry-point modules in this folder.
+
+Each subcommand is a module with `make_parser() -> argparse.ArgumentParser` and `main(args) -> int`.
+Modules are imported only when their subcommand runs, so `fairalign --help` is instant.
+
+    fairalign train --config configs/recipes/rdpo/smollm2-135m_lora.yaml
+    fairalign eval toxicity --model M --prompts prompts.jsonl
+    fairalign --help
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# (words of the subcommand) -> (module in fairalign.scripts, one-line summary)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("train",): ("train", "fine-tune with a recipe (rdpo, rpo, logic, reweight); also under accelerate launch"),
+    ("demo",): ("demo", "the main job: short rDPO LoRA fine-tune, UDDIA generation, evaluation suite report"),
+    ("generate",): ("generate", "generate text, optionally with UDDIA inference-time adaptation"),
+    ("decoding", "train-head"): ("train_head", "train a UDDIA attribute head on a frozen LM"),
+    ("logic",): ("logic", "inspect a logic preference structure: truth table, closed form, relations"),
+    ("eval", "toxicity"): ("eval_toxicity", "RealToxicityPrompts-style toxicity evaluation"),
+    ("eval", "occupation"): ("eval_occupation", "occupational bias against BLS labour statistics"),
+    ("eval", "bbnli"): ("eval_bbnli", "NLI bias on BBNLI / BBNLI-next"),
+    ("eval", "bbnli-next", "build"): ("bbnli_next_build", "build BBNLI-next-style variations for validation"),
+    ("eval", "suite"): ("eval_suite", "all evaluations, one report (compare mode for several models)"),
+    ("env",): ("env", "print library versions and devices (paste into bug reports)"),
+}
+
+
+def _usage() -> str:
+    width = max(len(" ".join(words)) for words in COMMANDS)
+    lines = ["usage: fairalign <command> [options]", "", "commands:"]
+    for words, (_, summary) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<{width}}  {summary}")
+    lines.append("")
+    lines.append("Run `fairalign <command> --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def resolve(argv: list[str]) -> tuple[tuple[str, ...] | None, list[str]]:
+    """Longest prefix of argv that names a command, and the remaining arguments."""
+    for n in range(min(3, len(argv)), 0, -1):
+        words = tuple(argv[:n])
+        if words in COMMANDS:
+            return words, argv[n:]
+    return None, argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    words, rest = resolve(argv)
+    if words is None:
+        print(f"fairalign: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
+        print(_usage(), file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"fairalign.scripts.{COMMANDS[words][0]}")
+    parser = module.make_parser()
+    parser.prog = "fairalign " + " ".join(words)
+    return int(module.main(parser.parse_args(rest)) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
