@@ -60,7 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"fairalign.scripts.{COMMANDS[words][0]}")
     parser = module.make_parser()
     parser.prog = "fairalign " + " ".join(words)
-    return int(module.main(parser.parse_args(rest)) or 0)
+    return int(module.main(parse(module, parser, rest)) or 0)
+
+
+def parse(module, parser, argv):
+    """Parse argv; modules that take free-form `--field value` overrides (PASS_THROUGH_UNKNOWN) get the
+    unrecognised flags as `args.overrides` and validate them themselves."""
+    if getattr(module, "PASS_THROUGH_UNKNOWN", False):
+        args, unknown = parser.parse_known_args(argv)
+        args.overrides = unknown
+        return args
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

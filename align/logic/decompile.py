@@ -1,0 +1,182 @@
+"""Decompilation: from a loss written as a ratio of weighted model counts back to a preference structure.
+
+Richardson, Srikumar, Sabharwal (ICML 2025), Algorithm 1: write rho = log(rho_t / rho_b) where rho_t, rho_b are
+sums of disjoint products of p and (1 - p) factors; translate p_v -> v, (1 - p_v) -> ~v, product -> &,
+sum -> |; then
+
+    P = Sem(rho_b) -> Sem(rho_t),   P_C = Sem(rho_t) | Sem(rho_b),   P_A = Sem(rho_t) & Sem(rho_b).
+
+Instead of pattern-matching the expression, we read Sem(f) off the polynomial itself: a multilinear f equals
+sum_w f(w) * prod(p or 1 - p) over the 0/1 corners w, so f is a weighted model count exactly when every corner
+value f(w) is 0 or 1, and Sem(f) is the set of corners where f(w) = 1. This accepts any algebraic form
+(expanded, factored, odds ratios) and rejects, with the offending world named, anything that is not a WMC.
+
+Symbols: pi_w, pi_l, ref_w, ref_l (the atoms' names Mw, Ml, Rw, Rl work as aliases).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+
+from fairalign.align.logic.formula import ATOMS, Binary, Formula, Not, conj, disj, parse, truth_table, worlds
+from fairalign.align.logic.structure import PreferenceStructure
+
+SYMBOL_NAMES = {"Mw": "pi_w", "Ml": "pi_l", "Rw": "ref_w", "Rl": "ref_l"}
+
+
+def symbols() -> dict:
+    """atom -> sympy Symbol for its probability."""
+    import sympy
+
+    return {a: sympy.Symbol(n, positive=True) for a, n in SYMBOL_NAMES.items()}
+
+
+def from_sides(check: Formula | str, cross: Formula | str, *, name: str | None = None) -> PreferenceStructure:
+    """The last step of Algorithm 1: the structure whose check side is `check` and cross side is `cross`."""
+    check, cross = parse(check, "check"), parse(cross, "cross")
+    condition = formula_from_table(truth_table(Binary("|", check, cross)))
+    additional = formula_from_table(truth_table(Binary("&", check, cross)))
+    return PreferenceStructure(Binary("->", cross, check), condition, additional, name=name)
+
+
+def formula_from_table(table, atoms: tuple[str, ...] = ATOMS) -> Formula:
+    """A short formula with this truth table (minimal DNF or CNF from SymPy's simplify_logic)."""
+    import sympy
+    from sympy.logic.boolalg import SOPform, simplify_logic
+
+    syms = [sympy.Symbol(a) for a in atoms]
+    minterms = [[int(b) for b in bits] for bits, v in zip(itertools.product([0, 1], repeat=len(atoms)), table) if v]
+    return from_sympy_logic(simplify_logic(SOPform(syms, minterms), form=None))
+
+
+def from_sympy_logic(expr) -> Formula:
+    """Convert a SymPy Boolean expression (And/Or/Not/Xor/Implies/Equivalent, atoms as Symbols) to a Formula."""
+    import sympy
+    from sympy.logic import boolalg
+
+    if expr is sympy.true:
+        return parse("T")
+    if expr is sympy.false:
+        return parse("F")
+    if isinstance(expr, sympy.Symbol):
+        return parse(expr.name)
+    if isinstance(expr, boolalg.Not):
+        return Not(from_sympy_logic(expr.args[0]))
+    # Sort the operands so that the output does not depend on SymPy's hash order.
+    args = sorted((from_sympy_logic(a) for a in expr.args), key=_order_key)
+    if isinstance(expr, boolalg.And):
+        return conj(*args)
+    if isinstance(expr, boolalg.Or):
+        return disj(*args)
+    if isinstance(expr, boolalg.Xor):
+        return _fold("^", args)
+    if isinstance(expr, boolalg.Implies):
+        return Binary("->", from_sympy_logic(expr.args[0]), from_sympy_logic(expr.args[1]))
+    if isinstance(expr, boolalg.Equivalent):
+        return _fold("<->", args)
+    raise ValueError(f"cannot convert {expr!r} to a formula")
+
+
+def _order_key(f: Formula) -> tuple:
+    """Atom order Mw, Ml, Rw, Rl first (so "Mw & ~Ml", not "~Ml & Mw"), then shorter operands."""
+    text = str(f)
+    return [ATOMS.index(a) for a in re.findall(r"Mw|Ml|Rw|Rl", text)], len(text), text
+
+
+def _fold(op: str, args: list[Formula]) -> Formula:
+    out = args[0]
+    for a in args[1:]:
+        out = Binary(op, out, a)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ parsing
+def parse_loss_expression(text: str):
+    """Parse rho written as `log(A) - log(B)` (any integer combination of logs) or as a ratio `A / B` into
+    (numerator, denominator) SymPy polynomials."""
+    import sympy
+    from sympy.parsing.sympy_parser import parse_expr
+
+    syms = symbols()
+    local = {SYMBOL_NAMES[a]: s for a, s in syms.items()} | dict(syms) | {"log": sympy.log}
+    try:
+        expr = parse_expr(text, local_dict=local, evaluate=True)
+    except Exception as exc:  # SymPy raises SyntaxError, TokenError, TypeError...
+        raise ValueError(f"rho: cannot parse {text!r} as an expression in pi_w, pi_l, ref_w, ref_l ({exc})") from None
+    return split_ratio(expr)
+
+
+def split_ratio(expr):
+    """(numerator, denominator) of rho given as a SymPy expression: a sum of +-log terms or a plain ratio."""
+    import sympy
+
+    if not expr.has(sympy.log):
+        return sympy.fraction(sympy.together(expr))
+    top, bottom = sympy.Integer(1), sympy.Integer(1)
+    for term in sympy.Add.make_args(sympy.expand(expr)):
+        coeff, rest = term.as_coeff_Mul()
+        if not (isinstance(rest, sympy.log) and coeff == int(coeff)):
+            raise ValueError(f"rho: expected a sum of +-log(...) terms, found the term {term}")
+        if coeff > 0:
+            top *= rest.args[0] ** int(coeff)
+        else:
+            bottom *= rest.args[0] ** int(-coeff)
+    return sympy.fraction(sympy.together(top / bottom))
+
+
+# ------------------------------------------------------------------------------------- Algorithm 1
+def corner_values(poly) -> list:
+    """poly at the 16 corners over ATOMS (world order of formula.worlds); checks that it is multilinear in
+    the four probabilities and mentions no other symbol."""
+    import sympy
+
+    syms = symbols()
+    unknown = poly.free_symbols - set(syms.values())
+    if unknown:
+        raise ValueError(f"rho: unknown symbols {sorted(map(str, unknown))}; use pi_w, pi_l, ref_w, ref_l")
+    w = worlds()
+    values = [poly.subs({syms[a]: int(w[a][k]) for a in ATOMS}) for k in range(16)]
+    rebuilt = sum(
+        (v * sympy.Mul(*[syms[a] if w[a][k] else 1 - syms[a] for a in ATOMS]) for k, v in enumerate(values)),
+        sympy.Integer(0),
+    )
+    if sympy.expand(poly - rebuilt) != 0:
+        raise ValueError(f"rho: {poly} is not multilinear in the probabilities (a power p^2 appears), so it is "
+                         "not a weighted model count")
+    return values
+
+
+def decompile_sides(numerator, denominator) -> tuple[Formula, Formula]:
+    """Sem(rho_t), Sem(rho_b): the Boolean functions whose WMCs are numerator and denominator (up to one
+    common constant factor, which cancels in the ratio)."""
+    top, bottom = corner_values(numerator), corner_values(denominator)
+    nonzero = {v for v in top + bottom if v != 0}
+    if len(nonzero) != 1:
+        w = worlds()
+        name = lambda k: "".join(("" if w[a][k] else "~") + a for a in ATOMS)  # noqa: E731
+        listing = "; ".join(
+            f"{side} {poly}: " + ", ".join(f"{name(k)}={v}" for k, v in enumerate(vals) if v != 0)
+            for side, vals, poly in (("numerator", top, numerator), ("denominator", bottom, denominator))
+        )
+        raise ValueError(
+            "rho: not a ratio of weighted model counts. Algorithm 1 needs every world's coefficient to be 0 or "
+            f"one common value (a sum of disjoint products of p and 1-p); the nonzero coefficients are {listing}"
+        )
+    scale = nonzero.pop()
+    as_table = lambda vals: [v == scale for v in vals]  # noqa: E731
+    return formula_from_table(as_table(top)), formula_from_table(as_table(bottom))
+
+
+def decompile(rho, *, name: str | None = None) -> PreferenceStructure:
+    """Algorithm 1: rho as a string (`log(pi_w*(1-pi_l)) - log(pi_l*(1-pi_w))` or `pi_w/pi_l`), a SymPy
+    expression, or a (numerator, denominator) pair -> the PreferenceStructure that compiles to it."""
+    if isinstance(rho, str):
+        numerator, denominator = parse_loss_expression(rho)
+    elif isinstance(rho, tuple):
+        numerator, denominator = rho
+    else:
+        numerator, denominator = split_ratio(rho)
+    check, cross = decompile_sides(numerator, denominator)
+    if str(check) == "F" or str(cross) == "F":
+        raise ValueError("rho: one side of the ratio is identically 0, so rho is infinite; not a loss")
+    return from_sides(check, cross, name=name)

@@ -1,0 +1,44 @@
+"""Loss-based sample reweighting on top of TRL's SFTTrainer (its dataset preparation, chat templates,
+completion-only / assistant-only masks, packing and padding-free batches all apply).
+
+Per-token losses come from TRL's fused LM head (`model(..., fused_lm_head=True)`, no (B, T, V) logits);
+the weighting is `ReweightingMixin`'s. With padding-free batches each flattened sequence is one sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from trl import SFTConfig, SFTTrainer
+
+from fairalign.align.reweighting.config import ReweightingArguments
+from fairalign.align.reweighting.trainer import ReweightingMixin
+
+
+@dataclass
+class ReweightingSFTConfig(ReweightingArguments, SFTConfig):
+    """TRL SFTConfig plus the fields of `ReweightingArguments` (Sow et al., ICLR 2025)."""
+
+
+class ReweightingSFTTrainer(ReweightingMixin, SFTTrainer):
+    """TRL SFTTrainer whose training loss is the reweighted per-sample loss (see ReweightingTrainer).
+    Its `loss_type` must be "nll" (DFT reweights tokens itself); eval metrics are SFTTrainer's own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if getattr(self.args, "loss_type", "nll") != "nll":
+            raise ValueError(f"ReweightingSFTTrainer supports loss_type='nll' only; got {self.args.loss_type!r}")
+        self._setup_reweighting()
+
+    def per_token_nll(self, model, inputs: dict):
+        outputs = model(**inputs, use_cache=False, fused_lm_head=True)
+        mask = outputs.label_mask
+        if torch.is_grad_enabled():  # SFTTrainer's train metrics, from the training forward only
+            num = self.accelerator.gather_for_metrics(mask.sum()).sum()
+            if outputs.entropy is not None:
+                entropy = self.accelerator.gather_for_metrics(outputs.entropy.detach().sum()).sum()
+                self._metrics["train"]["entropy"].append((entropy / num).item() if num > 0 else 0.0)
+            if outputs.is_top1 is not None:
+                correct = self.accelerator.gather_for_metrics(outputs.is_top1.sum()).sum()
+                self._metrics["train"]["mean_token_accuracy"].append((correct / num).item() if num > 0 else 0.0)
+        return -outputs.log_probs.float() * mask, mask, outputs
