@@ -18,7 +18,7 @@ def preference_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_log
 def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta: float):
     """DPO (Rafailov et al. 2023, Eq. 7): L = -log sigma(beta * h) = softplus(-beta * h)."""
     h = preference_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
-    return F.softplus(-beta * h)
+    return -F.logsigmoid(beta * h)  # = softplus(-beta*h); logsigmoid has no threshold approximation
 
 
 def validate_flip_rate(flip_rate) -> None:
@@ -51,7 +51,7 @@ def robust_dpo_loss(
     validate_flip_rate(flip_rate)
     z = beta * preference_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     eps = torch.as_tensor(flip_rate, dtype=z.dtype, device=z.device)
-    return F.softplus(-z) - eps / (1 - 2 * eps) * z
+    return -F.logsigmoid(z) - eps / (1 - 2 * eps) * z
 
 
 def conservative_dpo_loss(
@@ -60,7 +60,7 @@ def conservative_dpo_loss(
     """cDPO / label smoothing (Mitchell 2023): -(1-eps) log sigma(z) - eps log sigma(-z). NOT unbiased;
     its gradient weight sigma(-z) - eps vanishes at a finite margin. Here for comparison with rDPO."""
     z = beta * preference_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
-    return (1 - label_smoothing) * F.softplus(-z) + label_smoothing * F.softplus(z)
+    return -(1 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
 
 
 def sft_nll(chosen_logps, chosen_lengths, reduction: str = "sum"):

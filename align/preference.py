@@ -179,7 +179,15 @@ class PreferenceTrainer(DPOTrainer):
         if "prompt_ids" in dataset.column_names:  # already tokenised (idempotent, like TRL)
             return dataset
         has_baseline = "baseline" in dataset.column_names
+        n_before = len(dataset)
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        if len(dataset) < n_before:  # TRL drops pairs whose prompt alone fills max_length: count them
+            if args.long_sequences == "error":
+                raise ValueError(f"{dataset_name}: {n_before - len(dataset)} prompt(s) alone exceed max_length="
+                                 f"{args.max_length}. Raise max_length or set long_sequences='skip'.")
+            logger.warning("%s: skipping %d pairs whose prompt alone fills max_length=%d", dataset_name,
+                           n_before - len(dataset), args.max_length)
+            self._skipped_long += n_before - len(dataset)
         if has_baseline:
             dataset = dataset.map(_tokenize_baseline, fn_kwargs={"tokenizer": processing_class}, desc="Tokenizing baseline")
         for i, row in enumerate(dataset.select_columns(["chosen_ids", "rejected_ids"])):

@@ -88,13 +88,20 @@ def resolve_args(config_path: str | None, overrides: list[str]):
     if "--method" in overrides:
         method = overrides[overrides.index("--method") + 1]
     config_cls, _ = get_method(method).load()
-    parser = HfArgumentParser((ScriptArguments, config_cls))
+    parser = HfArgumentParser((ScriptArguments, config_cls), allow_abbrev=False)  # a typo must not match a field
     try:
         script_args, config = parser.parse_args_into_dataclasses(args=_yaml_to_argv(recipe) + list(overrides))
-    except SystemExit as err:
+    except SystemExit as err:  # argparse already printed what is wrong
         raise ValueError(
             f"invalid recipe/flags for method {method!r} (see the message above; keys must be fields of "
             f"ScriptArguments or {config_cls.__name__})"
+        ) from err
+    except ValueError as err:
+        if "not used by the HfArgumentParser" not in str(err):
+            raise
+        raise ValueError(
+            f"invalid recipe/flags for method {method!r}: unknown keys {str(err).split(': ', 1)[1]}; keys must be "
+            f"fields of ScriptArguments or {config_cls.__name__}"
         ) from err
     return script_args, config
 

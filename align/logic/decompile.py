@@ -152,10 +152,11 @@ def decompile_sides(numerator, denominator) -> tuple[Formula, Formula]:
     top, bottom = corner_values(numerator), corner_values(denominator)
     nonzero = {v for v in top + bottom if v != 0}
     if len(nonzero) != 1:
-        w = worlds()
-        name = lambda k: "".join(("" if w[a][k] else "~") + a for a in ATOMS)  # noqa: E731
+        w, syms = worlds(), symbols()
+        used = [a for a in ATOMS if syms[a] in numerator.free_symbols | denominator.free_symbols]
+        name = lambda k: " ".join(("" if w[a][k] else "~") + a for a in used) or "any world"  # noqa: E731
         listing = "; ".join(
-            f"{side} {poly}: " + ", ".join(f"{name(k)}={v}" for k, v in enumerate(vals) if v != 0)
+            f"{side} {poly}: " + ", ".join(dict.fromkeys(f"({name(k)})={v}" for k, v in enumerate(vals) if v != 0))
             for side, vals, poly in (("numerator", top, numerator), ("denominator", bottom, denominator))
         )
         raise ValueError(

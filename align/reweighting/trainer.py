@@ -69,6 +69,8 @@ class ReweightingMixin:
         self._pending_weights: deque = deque()
         self._current_weights: tuple[torch.Tensor, float] | None = None
         self._reweight_stats: list[torch.Tensor] = []
+        # (losses, weights, valid) of the global batch last weighted, identical on every rank: for inspection.
+        self.last_global_weights: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if self.args.reweight_plot:
             self.add_callback(ReweightingPlotCallback())
 
@@ -104,6 +106,7 @@ class ReweightingMixin:
         else:
             weights = sample_weights(all_losses, self.args.reweight_strategy, temperature, self.args.reweight_delta, all_valid)
         self._record(weight_stats_tensor(all_losses, weights, all_valid), temperature)
+        self.last_global_weights = (all_losses, weights, all_valid)
         return gathered.local(weights, losses.shape[0]), gathered.world_size
 
     def _record(self, stats: torch.Tensor, temperature: float | None) -> None:

@@ -1,0 +1,155 @@
+"""rDPO / RPO trainers: peer equivalence with TRL, PEFT, data handling, bad input."""
+import datasets
+import pytest
+import torch
+
+from fairalign.align.rdpo import RobustDPOConfig, RobustDPOTrainer
+from fairalign.align.rpo import RPOConfig, RPOTrainer
+from fairalign.align.testing import tiny_llama
+
+COMMON = dict(per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2, report_to=[], logging_steps=1,
+              save_strategy="no", bf16=False, gradient_checkpointing=False, seed=0, beta=0.1, max_length=128)
+
+
+def _max_param_diff(a, b):
+    return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+
+
+def _trl(tmp_path, tokenizer, dataset, **kwargs):
+    from trl import DPOConfig, DPOTrainer
+
+    model = tiny_llama()
+    trainer = DPOTrainer(model, ref_model=tiny_llama(), args=DPOConfig(output_dir=str(tmp_path / "trl"), **{**COMMON, **kwargs}),
+                         train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    return model, trainer
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_rdpo_matches_trl_robust(tmp_path, tokenizer, preference_rows, eps):
+    ds = datasets.Dataset.from_list(preference_rows)
+    ours = tiny_llama()
+    trainer = RobustDPOTrainer(ours, args=RobustDPOConfig(output_dir=str(tmp_path / "ours"), flip_rate=eps, **COMMON),
+                               train_dataset=ds, processing_class=tokenizer)
+    trainer.train()
+    theirs, trl_trainer = _trl(tmp_path, tokenizer, ds, loss_type=["robust"], label_smoothing=eps)
+    assert _max_param_diff(ours, tiny_llama()) > 1e-3  # it trained
+    assert _max_param_diff(ours, theirs) < 1e-4
+    ours_log = trainer.state.log_history[-2]
+    trl_log = trl_trainer.state.log_history[-2]
+    for key in ("loss", "rewards/accuracies", "rewards/margins", "logps/chosen"):
+        assert ours_log[key] == pytest.approx(trl_log[key], rel=1e-4, abs=1e-5), key
+
+
+def test_rpo_mean_matches_trl_sigmoid_plus_sft_for_equal_length_chosen(tmp_path, tokenizer):
+    # chosen answers are permutations of the same words: equal token counts, where both definitions agree
+    words = [" a", " b", " c", " d"]
+    rows = [{"prompt": f"Question {i}?", "chosen": "".join(words[i:] + words[:i]), "rejected": " no" * (i + 1)} for i in range(4)]
+    lengths = {len(tokenizer(r["chosen"])["input_ids"]) for r in rows}
+    assert len(lengths) == 1
+    ds = datasets.Dataset.from_list(rows * 2)
+    ours = tiny_llama()
+    RPOTrainer(ours, args=RPOConfig(output_dir=str(tmp_path / "o"), eta=0.3, sft_reduction="mean", **COMMON),
+               train_dataset=ds, processing_class=tokenizer).train()
+    theirs, _ = _trl(tmp_path, tokenizer, ds, loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.3])
+    assert _max_param_diff(ours, theirs) < 1e-4
+
+
+def _one_batch_loss(trainer_cls, config, tokenizer, rows, tmp_path):
+    ds = datasets.Dataset.from_list(rows)
+    trainer = trainer_cls(tiny_llama(), args=config, train_dataset=ds, processing_class=tokenizer)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(rows))])
+    trainer.model.train()
+    return trainer.compute_loss(trainer.model, batch, return_outputs=True)[1]["losses"], trainer, batch
+
+
+def test_rpo_paper_mode_differs_from_dpo_by_eta_beta_summed_logp(tmp_path, tokenizer, preference_rows):
+    rows = preference_rows[:4]
+    kw = {**COMMON, "beta": 0.1}
+    rpo, trainer, batch = _one_batch_loss(RPOTrainer, RPOConfig(output_dir=str(tmp_path), eta=0.5, sft_reduction="sum", **kw), tokenizer, rows, tmp_path)
+    dpo, _, _ = _one_batch_loss(RobustDPOTrainer, RobustDPOConfig(output_dir=str(tmp_path), flip_rate=0.0, **kw), tokenizer, rows, tmp_path)
+    # sum log pi(y_w) computed independently: plain forward + log_softmax over prompt+chosen
+    model = tiny_llama()
+    summed = []
+    for ex in [trainer.train_dataset[i] for i in range(4)]:
+        ids = ex["prompt_ids"] + ex["chosen_ids"]
+        lp = model(input_ids=torch.tensor([ids])).logits[0].log_softmax(-1)
+        p = len(ex["prompt_ids"])
+        summed.append(sum(float(lp[p - 1 + j, ids[p + j]]) for j in range(len(ex["chosen_ids"]))))
+    assert torch.allclose(rpo - dpo, -0.5 * 0.1 * torch.tensor(summed), atol=1e-4)
+
+
+def test_rpo_baseline_column_is_the_sft_target(tmp_path, tokenizer, preference_rows):
+    rows = [dict(r, baseline=" A kind and neutral answer.") for r in preference_rows[:4]]
+    losses, trainer, batch = _one_batch_loss(RPOTrainer, RPOConfig(output_dir=str(tmp_path), eta=1.0, sft_reduction="mean", **COMMON), tokenizer, rows, tmp_path)
+    assert batch["completion_lengths"].shape[1] == 3
+    base_ids = trainer.train_dataset[0]["baseline_ids"]
+    assert tokenizer.decode(base_ids).startswith(" A kind")
+
+
+def test_peft_adapter_uses_disabled_adapter_as_reference(tmp_path, tokenizer, preference_rows):
+    from peft import LoraConfig
+
+    model = tiny_llama()
+    trainer = RobustDPOTrainer(model, args=RobustDPOConfig(output_dir=str(tmp_path), flip_rate=0.1, **COMMON),
+                               train_dataset=datasets.Dataset.from_list(preference_rows), processing_class=tokenizer,
+                               peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    assert trainer.ref_model is None
+    trainer.train()
+    first = trainer.state.log_history[0]
+    assert first["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy == reference at step 0
+    assert trainer.state.log_history[-2]["rewards/margins"] != 0.0
+
+
+def test_conversational_dataset(tmp_path, tokenizer, preference_rows):
+    conv = [{"prompt": [{"role": "user", "content": r["prompt"]}],
+             "chosen": [{"role": "assistant", "content": r["chosen"]}],
+             "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in preference_rows]
+    trainer = RobustDPOTrainer(tiny_llama(), args=RobustDPOConfig(output_dir=str(tmp_path), **COMMON),
+                               train_dataset=datasets.Dataset.from_list(conv), processing_class=tokenizer)
+    trainer.train()
+    assert "<|im_start|>assistant" in tokenizer.decode(trainer.train_dataset[0]["prompt_ids"])
+
+
+def test_per_example_flip_rate_column(tmp_path, tokenizer, preference_rows):
+    rows = [dict(r, flip_rate=0.0 if i % 2 else 0.3) for i, r in enumerate(preference_rows[:4])]
+    losses, trainer, batch = _one_batch_loss(RobustDPOTrainer, RobustDPOConfig(output_dir=str(tmp_path), flip_rate=0.1, **COMMON), tokenizer, rows, tmp_path)
+    assert batch["flip_rate"].tolist() == pytest.approx([0.3, 0.0, 0.3, 0.0])
+
+
+@pytest.mark.parametrize("eps", [0.5, -0.1, 1.0])
+def test_flip_rate_validated_when_config_is_built(tmp_path, eps):
+    with pytest.raises(ValueError, match="flip_rate"):
+        RobustDPOConfig(output_dir=str(tmp_path), flip_rate=eps)
+
+
+def test_trl_only_options_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="loss_type"):
+        RobustDPOConfig(output_dir=str(tmp_path), loss_type=["hinge"])
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"prompt": "p", "chosen": "a"}], "missing column"),
+        ([{"chosen": "a", "rejected": "b"}], "no `prompt` column"),
+        ([{"prompt": "p", "chosen": "", "rejected": "b"}], "empty chosen"),
+        ([{"prompt": "p", "chosen": "a", "rejected": "b", "flip_rate": 0.5}], "flip_rate=0.5"),
+    ],
+)
+def test_bad_datasets_raise_clear_errors(tmp_path, tokenizer, rows, message):
+    with pytest.raises(ValueError, match=message):
+        RobustDPOTrainer(tiny_llama(), args=RobustDPOConfig(output_dir=str(tmp_path), **COMMON),
+                         train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
+
+
+def test_identical_and_too_long_pairs_are_counted_skips(tmp_path, tokenizer, preference_rows, caplog):
+    rows = preference_rows[:4] + [{"prompt": "p", "chosen": " same", "rejected": " same"},
+                                  {"prompt": "long " * 200, "chosen": " a", "rejected": " b"}]
+    trainer = RobustDPOTrainer(tiny_llama(), args=RobustDPOConfig(output_dir=str(tmp_path), **COMMON),
+                               train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
+    assert len(trainer.train_dataset) == 4
+    assert trainer._skipped_long == 1
+    with pytest.raises(ValueError, match="exceed max_length"):
+        RobustDPOTrainer(tiny_llama(), args=RobustDPOConfig(output_dir=str(tmp_path), long_sequences="error", **COMMON),
+                         train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
