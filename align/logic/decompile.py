@@ -15,6 +15,7 @@ Symbols: pi_w, pi_l, ref_w, ref_l (the atoms' names Mw, Ml, Rw, Rl work as alias
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -41,6 +42,11 @@ def from_sides(check: Formula | str, cross: Formula | str, *, name: str | None =
 
 def formula_from_table(table, atoms: tuple[str, ...] = ATOMS) -> Formula:
     """A short formula with this truth table (minimal DNF or CNF from SymPy's simplify_logic)."""
+    return _formula_from_table(tuple(bool(v) for v in table), tuple(atoms))
+
+
+@functools.lru_cache(maxsize=4096)  # SymPy's minimisation is the slow part of enumerating the loss space
+def _formula_from_table(table: tuple[bool, ...], atoms: tuple[str, ...]) -> Formula:
     import sympy
     from sympy.logic.boolalg import SOPform, simplify_logic
 

@@ -1,7 +1,7 @@
 """Propositional formulas over the four preference atoms: tokenizer, parser, printer, truth tables.
 
 Atoms (Richardson, Srikumar, Sabharwal, ICML 2025, "Understanding the Logic of Direct Preference Alignment
-through Logic", Sec. 3): `Mw` / `Ml` = "the tuned model deems the chosen / rejected completion valid"
+through Logic"): `Mw` / `Ml` = "the tuned model deems the chosen / rejected completion valid"
 (weight pi_theta(y|x)); `Rw` / `Rl` = the same for the frozen reference (weight pi_ref(y|x)).
 
 Syntax, precedence from tightest to loosest:
@@ -157,7 +157,7 @@ def disj(*parts: Formula) -> Formula:
 # --------------------------------------------------------------------------------------------- parser
 def _error(text: str, field: str, pos: int, message: str) -> ValueError:
     pointer = " " * pos + "^"
-    return ValueError(f"{field}: {message} at position {pos}\n  {text}\n  {pointer}")
+    return ValueError(f"{field}: {message} (at position {pos})\n  {text}\n  {pointer}")
 
 
 def _tokenize(text: str, field: str) -> list[tuple[str, int]]:

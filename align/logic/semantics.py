@@ -1,6 +1,6 @@
 """Semantics of preference structures: closed forms, equivalence, entailment, the space of losses.
 
-Richardson, Srikumar, Sabharwal (ICML 2025), Sec. 5: a structure is fixed, as a loss, by two Boolean functions,
+Richardson, Srikumar, Sabharwal (ICML 2025): a structure is fixed, as a loss, by two Boolean functions,
 its check side C = P & P_C and its cross side X = (~P & P_C) | P_A, since rho = log WMC(C) - log WMC(X). Over
 n atoms there are 2^(2^n) * 2^(2^n) = 4^(2^n) such pairs: 256 without a reference (n = 2).
 
@@ -18,6 +18,7 @@ polynomials); that is weaker than equal sides: (Mw & Rw, Ml & Rw) compiles to th
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -51,6 +52,12 @@ def ratio(structure: PreferenceStructure):
 
 
 def _pretty_wmc(table: np.ndarray) -> tuple[list[str], str | None]:
+    factors, residual = _pretty_wmc_cached(tuple(bool(v) for v in table))
+    return list(factors), residual
+
+
+@functools.lru_cache(maxsize=1024)
+def _pretty_wmc_cached(key: tuple[bool, ...]) -> tuple[tuple[str, ...], str | None]:
     """(literal factors, residual) with WMC = prod(factors) * residual. A literal v (or ~v) that the function
     entails contributes p_v (or 1 - p_v); what is left is printed as a polynomial, or as 1 - WMC(not ...)
     when that is shorter."""
@@ -58,6 +65,7 @@ def _pretty_wmc(table: np.ndarray) -> tuple[list[str], str | None]:
 
     names = {a: str(s) for a, s in symbols().items()}
     w = worlds()
+    table = np.array(key)
     factors, rest = [], table.copy()
     for a in ATOMS:
         if a not in depends_on(rest):
@@ -69,11 +77,11 @@ def _pretty_wmc(table: np.ndarray) -> tuple[list[str], str | None]:
             factors.append(f"(1 - {names[a]})")
             rest = np.where(~w[a], rest, rest[_flip(a)])  # f = ~v & f|~v
     if not depends_on(rest):
-        return factors, None
+        return tuple(factors), None
     direct = str(sympy.expand(wmc_polynomial(rest)))
     complement = "1 - " + _paren(str(sympy.expand(wmc_polynomial(~rest))))
     residual = complement if len(complement) < len(direct) else direct
-    return factors, f"({residual})"
+    return tuple(factors), f"({residual})"
 
 
 def _product(factors: list[str], residual: str | None) -> str:
@@ -138,12 +146,27 @@ def same_sides(a: PreferenceStructure, b: PreferenceStructure) -> bool:
 
 
 def loss_equivalent(a: PreferenceStructure, b: PreferenceStructure) -> bool:
-    """rho_a == rho_b as functions of the probabilities (exact polynomial identity)."""
-    import sympy
+    """rho_a == rho_b as functions of the probabilities: the polynomial identity C_a X_b = C_b X_a.
 
-    ca, xa = wmc_polynomial(a.check_table), wmc_polynomial(a.cross_table)
-    cb, xb = wmc_polynomial(b.check_table), wmc_polynomial(b.cross_table)
-    return sympy.expand(ca * xb - cb * xa) == 0
+    Both sides are multilinear, so each product has degree <= 2 in every probability and is fixed by its values
+    on the grid {0, 1, 2}^4; at those points every WMC is an exact integer. 81 integer comparisons, no SymPy."""
+    g = _GRID_WEIGHTS
+    ca, xa, cb, xb = (g @ t.astype(np.int64) for t in (a.check_table, a.cross_table, b.check_table, b.cross_table))
+    return bool(np.array_equal(ca * xb, cb * xa))
+
+
+def _grid_weights() -> np.ndarray:
+    """(81, 16) integer weights prod(p_v or 1 - p_v) of each world at each point p in {0, 1, 2}^4."""
+    w = worlds()
+    points = np.array(list(itertools.product([0, 1, 2], repeat=4)), dtype=np.int64)  # (81, 4)
+    out = np.ones((len(points), 16), dtype=np.int64)
+    for i, a in enumerate(ATOMS):
+        p = points[:, i : i + 1]
+        out *= np.where(w[a][None, :], p, 1 - p)
+    return out
+
+
+_GRID_WEIGHTS = _grid_weights()
 
 
 def relation(a: PreferenceStructure, b: PreferenceStructure) -> str:

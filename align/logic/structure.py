@@ -56,7 +56,10 @@ def depends_on(table: np.ndarray, atoms: tuple[str, ...] = ATOMS) -> tuple[str, 
 
 
 class _Side:
-    """One side of rho: log WMC of a Boolean function, enumerated over its relevant atoms only."""
+    """One side of rho: log WMC of a Boolean function, enumerated over its relevant atoms only.
+
+    A single-world side (DPO, CPO: every side) is a plain sum of literal log-weights; a side with K > 1
+    worlds gathers its (K, n) literals from one (B, 2n) stack and takes a logsumexp over the K worlds."""
 
     def __init__(self, table: np.ndarray):
         self.atoms = depends_on(table)
@@ -68,23 +71,33 @@ class _Side:
             full = sum(((k >> (n - 1 - j)) & 1) << (len(ATOMS) - 1 - idx[j]) for j in range(n))
             if table[full]:
                 rows.append([(k >> (n - 1 - j)) & 1 for j in range(n)])
-        self.literals = torch.tensor(rows, dtype=torch.bool).reshape(len(rows), n)  # (K, n): True = positive
-        self.is_true = n == 0 and len(rows) == 1  # the side is T: log WMC = 0
+        self.worlds = [tuple((a, bool(bit)) for a, bit in zip(self.atoms, row)) for row in rows]
+        self.negated = {a for world in self.worlds for a, positive in world if not positive}
+        # column j of the literal stack is atom j's log p, column n + j its log(1 - p)
+        self.index = torch.tensor([j if bit else n + j for row in rows for j, bit in enumerate(row)], dtype=torch.long)
+        self._index_on: dict = {}
 
-    def log_wmc(self, logps: Mapping[str, torch.Tensor], negs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if self.is_true:
-            return torch.zeros_like(next(iter(logps.values())))
-        pos = torch.stack([logps[a] for a in self.atoms], dim=-1)  # (B, n)
-        neg = torch.stack([negs[a] for a in self.atoms], dim=-1)  # (B, n)
-        lit = self.literals.to(pos.device)
-        world_logw = torch.where(lit, pos.unsqueeze(-2), neg.unsqueeze(-2)).sum(-1)  # (B, K)
-        if world_logw.shape[-1] == 1:
-            return world_logw.squeeze(-1)
+    def log_wmc(self, pos: Mapping[str, torch.Tensor], neg: Mapping[str, torch.Tensor],
+                like: torch.Tensor) -> torch.Tensor:
+        if not self.atoms:  # the side is T (an empty side is rejected at construction): WMC = 1
+            return torch.zeros_like(like)
+        if len(self.worlds) == 1:
+            terms = [pos[a] if positive else neg[a] for a, positive in self.worlds[0]]
+            out = terms[0]
+            for t in terms[1:]:
+                out = out + t
+            return out
+        n, k = len(self.atoms), len(self.worlds)
+        lits = torch.stack([pos[a] for a in self.atoms] + [neg.get(a, pos[a]) for a in self.atoms], dim=-1)
+        index = self._index_on.get(lits.device)
+        if index is None:
+            index = self._index_on[lits.device] = self.index.to(lits.device)
+        world_logw = lits.index_select(-1, index).unflatten(-1, (k, n)).sum(-1)  # (B, K)
         return torch.logsumexp(world_logw, dim=-1)
 
 
 class PreferenceStructure:
-    """A preference structure (P, P_C, P_A) compiled into a loss (Richardson et al., ICML 2025, Sec. 4):
+    """A preference structure (P, P_C, P_A) compiled into a loss (Richardson et al., ICML 2025):
 
         rho = log WMC(P & P_C) - log WMC((~P & P_C) | P_A)
 
@@ -118,6 +131,7 @@ class PreferenceStructure:
             )
         self._check, self._cross = _Side(self.check_table), _Side(self.cross_table)
         self.atoms = tuple(a for a in ATOMS if a in set(self._check.atoms) | set(self._cross.atoms))
+        self._negated = tuple(a for a in self.atoms if a in self._check.negated | self._cross.negated)
         self.uses_reference = any(a in REFERENCE_ATOMS for a in self.atoms)
         # Swapping chosen and rejected maps world (Mw, Ml, Rw, Rl) to (Ml, Mw, Rl, Rw). If that maps the
         # check side onto the cross side, rho(l, w) = -rho(w, l) exactly and the flip correction is free.
@@ -146,12 +160,16 @@ class PreferenceStructure:
                     "the reference atoms Rw/Rl; pass the reference model's log-probs."
                 )
             logps.update(Rw=ref_chosen_logps, Rl=ref_rejected_logps)
-        logps = {a: logps[a] for a in self.atoms} or {"Mw": policy_chosen_logps}
-        tensors = torch.broadcast_tensors(*[torch.as_tensor(t) for t in logps.values()])
-        dtype = torch.promote_types(tensors[0].dtype, torch.float32)
-        logps = {a: t.to(dtype) for a, t in zip(logps, tensors)}
-        negs = {a: log1mexp(t, eps) for a, t in logps.items()}
-        return self._check.log_wmc(logps, negs) - self._cross.log_wmc(logps, negs)
+        logps = {a: torch.as_tensor(logps[a]) for a in self.atoms} or {"Mw": torch.as_tensor(policy_chosen_logps)}
+        if len({t.shape for t in logps.values()}) > 1:
+            logps = dict(zip(logps, torch.broadcast_tensors(*logps.values())))
+        dtype = torch.float32  # at least: bf16/fp16 log-probs lose log(1 - p) and the logsumexp
+        for t in logps.values():
+            dtype = torch.promote_types(dtype, t.dtype)
+        logps = {a: t.to(dtype) for a, t in logps.items()}
+        negs = {a: log1mexp(logps[a], eps) for a in self._negated}  # only atoms that occur negated
+        like = next(iter(logps.values()))
+        return self._check.log_wmc(logps, negs, like) - self._cross.log_wmc(logps, negs, like)
 
     def loss(self, policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
              ref_chosen_logps: torch.Tensor | None = None, ref_rejected_logps: torch.Tensor | None = None,
@@ -202,7 +220,7 @@ def _apply_link(link: str, z: torch.Tensor, beta: float) -> torch.Tensor:
         return F.softplus(-z)  # = -log sigma(z)
     if link == "hinge":
         return F.relu(1 - z)
-    return ((z - 0.5) / beta) ** 2  # = (rho - 1/(2 beta))^2 at margin 0 (IPO, Azar et al. 2024, Eq. 17)
+    return ((z - 0.5) / beta) ** 2  # = (rho - 1/(2 beta))^2 at margin 0 (IPO, Azar et al. 2024)
 
 
 # ---------------------------------------------------------------------------------- atom log-weights

@@ -1,4 +1,4 @@
-"""Named preference structures (Richardson, Srikumar, Sabharwal, ICML 2025, Table 2 and Sec. 5), each with
+"""Named preference structures (Richardson, Srikumar, Sabharwal, ICML 2025), each with
 the closed form it compiles to. Notation: pw = pi_theta(y_w|x), pl = pi_theta(y_l|x), refw / refl the same
 under the reference; lw = log pw etc.; h = (lw - log refw) - (ll - log refl).
 

@@ -38,7 +38,9 @@ class LogicDPAConfig(PreferenceConfig):
     structure: str | None = field(
         default=None, metadata={"help": f"Named structure: one of {', '.join(STRUCTURES)}. Or give `core`."}
     )
-    core: str | None = field(default=None, metadata={"help": "Core formula P, e.g. 'Ml -> Mw' (instead of `structure`)."})
+    core: str | None = field(
+        default=None, metadata={"help": "Core formula P, e.g. 'Ml -> Mw' (instead of `structure`)."}
+    )
     condition: str | None = field(default=None, metadata={"help": "Conditioning constraint P_C (default T)."})
     additional: str | None = field(default=None, metadata={"help": "Additional constraint P_A (default F)."})
     link: str | None = field(
@@ -49,7 +51,9 @@ class LogicDPAConfig(PreferenceConfig):
         metadata={"help": "Atom log-weights: 'sum' (sequence log-prob), 'mean' (per-token mean), or per atom "
                           "'Mw=mean,Ml=mean'; None = the structure's recommendation, else 'sum'."},
     )
-    margin: float | None = field(default=None, metadata={"help": "gamma subtracted from beta*rho (SimPO); None = recommended."})
+    margin: float | None = field(
+        default=None, metadata={"help": "gamma subtracted from beta*rho (SimPO); None = recommended."}
+    )
     flip_rate: float = field(default=0.0, metadata={"help": "Label flip rate eps in [0, 0.5) for the rDPO correction."})
     log1mexp_eps: float = field(
         default=1e-6, metadata={"help": "Log-probs are clamped to <= -eps inside log(1 - p) (finite at p = 1)."}
