@@ -92,7 +92,16 @@ class ReweightingArguments:
 class ReweightingConfig(ReweightingArguments, TrainingArguments):
     """TrainingArguments plus the fields of `ReweightingArguments` (Sow et al., ICLR 2025), for
     `ReweightingTrainer`. Defaults: strategy linupper, r = 0.5, delta = 1, weights over the whole
-    accumulated global batch."""
+    accumulated global batch.
+
+    max_length (int, 512): tokens kept per text by `build_lm_trainer` / `build_lm_dataset` (truncation)."""
+
+    max_length: int = field(default=512, metadata={"help": "Tokens per text (longer texts are truncated) for causal-LM data."})
+
+    def validate_reweighting(self) -> None:
+        super().validate_reweighting()
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}")
 
 
 def config_from_dict(values: dict, config_class: type = ReweightingConfig):

@@ -58,3 +58,18 @@ class LMCollator:
             batch["attention_mask"].append(mask + [0] * pad)
             batch["labels"].append(labels + [-100] * pad)
         return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
+
+
+def prepare_lm_dataset(dataset, tokenizer, text_column: str = "text", max_length: int = 512):
+    """A text column -> `build_lm_dataset`; an already tokenised dataset (input_ids) is kept, with
+    labels = input_ids added when missing."""
+    columns = dataset.column_names
+    if text_column in columns:
+        return build_lm_dataset(dataset, tokenizer, text_column=text_column, max_length=max_length)
+    if "input_ids" in columns:
+        if "labels" in columns:
+            return dataset
+        return dataset.map(lambda row: {"labels": list(row["input_ids"])})
+    raise ValueError(
+        f"causal-LM data needs a {text_column!r} text column (set text_column) or tokenised input_ids; got columns {columns}"
+    )

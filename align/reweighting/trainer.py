@@ -21,6 +21,7 @@ from collections import deque
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import IntervalStrategy
 
 from fairalign.align.reweighting.config import ReweightingArguments, ReweightingConfig
 from fairalign.align.reweighting.data import LMCollator
@@ -69,6 +70,7 @@ class ReweightingMixin:
         self._pending_weights: deque = deque()
         self._current_weights: tuple[torch.Tensor, float] | None = None
         self._reweight_stats: list[torch.Tensor] = []
+        self._reweight_schedule: list[tuple[float, float]] = []
         # (losses, weights, valid) of the global batch last weighted, identical on every rank: for inspection.
         self.last_global_weights: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if self.args.reweight_plot:
@@ -83,6 +85,7 @@ class ReweightingMixin:
         return None if args.reweight_strategy == "uniform" else float(args.reweight_temperature)
 
     def per_token_nll(self, model, inputs: dict):
+        """Next-token NLL (R, T-1), target mask (R, T-1) and the model outputs, from the full logits."""
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
         nll, mask = token_nll_from_logits(outputs.logits, inputs["labels"])
         return nll, mask, outputs
@@ -105,16 +108,25 @@ class ReweightingMixin:
             weights = sample_weights(all_losses, "uniform", 1.0, mask=all_valid)
         else:
             weights = sample_weights(all_losses, self.args.reweight_strategy, temperature, self.args.reweight_delta, all_valid)
-        self._record(weight_stats_tensor(all_losses, weights, all_valid), temperature)
+        if self._stats_due():
+            self._record(weight_stats_tensor(all_losses, weights, all_valid), temperature)
         self.last_global_weights = (all_losses, weights, all_valid)
         return gathered.local(weights, losses.shape[0]), gathered.world_size
 
+    def _stats_due(self) -> bool:
+        """Whether the step in progress will be logged: statistics cost ~40 small kernels, so only the logged
+        steps compute them (with logging_strategy="epoch", every step does and the log has their mean)."""
+        strategy, step = self.args.logging_strategy, self.state.global_step + 1
+        if strategy == IntervalStrategy.NO:
+            return False
+        if strategy != IntervalStrategy.STEPS or (step == 1 and self.args.logging_first_step):
+            return True
+        return bool(self.state.logging_steps) and step % self.state.logging_steps == 0
+
     def _record(self, stats: torch.Tensor, temperature: float | None) -> None:
-        head = torch.tensor(
-            [float(temperature is not None), math.nan if temperature is None else temperature],
-            dtype=stats.dtype, device=stats.device,
-        )
-        self._reweight_stats.append(torch.cat([head, stats]).detach())
+        # Kept on the device until `log` (no host sync per step); the schedule values are plain floats.
+        self._reweight_stats.append(stats.detach())
+        self._reweight_schedule.append((float(temperature is not None), math.nan if temperature is None else temperature))
 
     # ---- accumulation: weights over every micro-batch of the step -----------------------------------------
     def get_batch_samples(self, epoch_iterator, num_batches, device):
@@ -181,9 +193,12 @@ class ReweightingMixin:
     # ---- logging -------------------------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._reweight_stats and "loss" in logs:
-            means = torch.stack(self._reweight_stats).float().nanmean(0).tolist()
+            stats = torch.stack(self._reweight_stats).float().nanmean(0).tolist()
+            schedule = torch.tensor(self._reweight_schedule).nanmean(0).tolist()
             self._reweight_stats.clear()
-            logs.update({f"reweight/{k}": v for k, v in zip(LOG_KEYS, means) if not math.isnan(v)})
+            self._reweight_schedule.clear()
+            means = dict(zip(LOG_KEYS, schedule + stats))
+            logs.update({f"reweight/{k}": v for k, v in means.items() if not math.isnan(v)})
         super().log(logs, start_time)
 
 
@@ -211,3 +226,19 @@ def _pad_id(tokenizer) -> int:
     if pad is None:
         raise ValueError("the tokenizer has neither pad_token nor eos_token: set tokenizer.pad_token before training")
     return pad
+
+
+def build_lm_trainer(model, tokenizer, config: ReweightingConfig, train_dataset, eval_dataset=None,
+                     text_column: str = "text", peft_config=None) -> ReweightingTrainer:
+    """What `fairalign train` does for method `reweight`: tokenise the text column (truncated to
+    config.max_length, labels = input_ids, padding masked by the collator), optionally wrap the model in a
+    PEFT adapter, and build the trainer."""
+    from fairalign.align.reweighting.data import prepare_lm_dataset
+
+    train = prepare_lm_dataset(train_dataset, tokenizer, text_column, config.max_length)
+    evals = None if eval_dataset is None else prepare_lm_dataset(eval_dataset, tokenizer, text_column, config.max_length)
+    if peft_config is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft_config)
+    return ReweightingTrainer(model=model, args=config, train_dataset=train, eval_dataset=evals, processing_class=tokenizer)
