@@ -1,0 +1,55 @@
+"""KV-cache forks for UDDIA's extra forward passes.
+
+Current transformers caches grow in place: every forward appends its keys/values to the cache it is given.
+UDDIA runs extra forwards at each step (the adapted pass of the current token, the look-ahead, the tuned
+pass for fusion) on the *same* past, and none of them may lengthen or alter the cache of the main decoding
+loop. A fork is a new cache object whose layers *view* the main cache's tensors up to, but excluding, the
+current token. `DynamicLayer.update` concatenates into a new tensor instead of writing in place, so a fork's
+appends never reach the main cache, and a fork costs no copy (except `rows=`, which gathers a sub-batch).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+def _layers(cache) -> list:
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        raise TypeError(f"UDDIA needs a layered transformers Cache (DynamicCache); got {type(cache).__name__}")
+    return layers
+
+
+def check_forkable(cache) -> None:
+    """Sliding-window layers drop their oldest token once full, so the prefix cannot be recovered by a view."""
+    for layer in _layers(cache):
+        if getattr(layer, "is_sliding", False):
+            raise ValueError(
+                "UDDIA does not support sliding-window attention caches yet (Mistral/Gemma-2/3 local layers); "
+                "load the model with a full-attention config or open an issue"
+            )
+        if type(layer).__name__ not in ("DynamicLayer",):
+            raise ValueError(f"UDDIA supports DynamicLayer caches only, got {type(layer).__name__}")
+
+
+def fork_prefix(cache, rows: torch.Tensor | None = None):
+    """A new cache holding the main cache minus its last token (the current one), optionally only `rows`.
+
+    Its layers are views (or row gathers) of the main cache's tensors; forwards on the fork append to the
+    fork alone."""
+    fork = copy.copy(cache)
+    fork.layers = []
+    for layer in _layers(cache):
+        clone = copy.copy(layer)
+        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
+            keys, values = layer.keys[..., :-1, :], layer.values[..., :-1, :]
+            if rows is not None:
+                keys, values = keys[rows], values[rows]
+            clone.keys, clone.values = keys, values
+        fork.layers.append(clone)
+    return fork
+
+
+def seq_length(cache) -> int:
+    return max((layer.get_seq_length() for layer in _layers(cache)), default=0)
