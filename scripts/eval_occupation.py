@@ -1,0 +1,90 @@
+"""`fairalign eval occupation`: occupational bias against BLS labour statistics (JSON + Markdown + PNG plots).
+
+    fairalign eval occupation --model smollm2 --bls ../shared/data/bls/cpsaat11_2022_official_format.xlsx --out runs/occ
+    fairalign eval occupation --model smollm2 --bls 2022 --debias bls-context --k 8 --out runs/occ_debiased
+    fairalign eval occupation --model smollm2 --bls cpsaat11.xlsx --occupations "nurse" "software developer" --scoring loglikelihood
+
+--bls takes an official cpsaat11.xlsx, the normalised CSV, or a year (downloaded from bls.gov into
+$FAIRALIGN_CACHE/bls when online). Writes occupation.json, occupation.md and plots/*.png under --out.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Occupational bias measured against BLS CPS Table 11, with BLS-grounded debiasing.")
+    p.add_argument("--model", default="smollm2", help="Hub id, local path, or 'smollm2' (embedded default)")
+    p.add_argument("--bls", required=True, help="official cpsaat11.xlsx, normalised CSV, or a year (e.g. 2022)")
+    p.add_argument("--bls-cache", default=None, help="download cache for --bls YEAR (default $FAIRALIGN_CACHE/bls)")
+    p.add_argument("--out", default="occupation_eval", help="output directory")
+    p.add_argument("--occupations", nargs="+", default=None, help="BLS names or singular/plural/variant names (default: selection rule)")
+    p.add_argument("--templates", nargs="+", default=None, help="template ids from eval/occupation/task.yaml (default: all)")
+    p.add_argument("--scoring", default="auto", choices=["auto", "generate", "loglikelihood", "both"])
+    p.add_argument("--directions", nargs="+", default=["o2d", "d2o"], choices=["o2d", "d2o"])
+    p.add_argument("--min-employment", type=float, default=100.0, help="thousands employed, default selection")
+    p.add_argument("--max-occupations", type=int, default=None, help="keep the N most employed selected occupations")
+    p.add_argument("--num-samples", type=int, default=5)
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--debias", default=None, choices=["bls-context"], help="also run with k BLS facts in the prompt (before/after)")
+    p.add_argument("--k", type=int, default=8, help="BLS facts per prompt with --debias")
+    p.add_argument("--holdout", default="asked", choices=["asked", "evaluated"])
+    p.add_argument("--chat-template", action="store_true", help="wrap prompts in the model's chat template")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--num-resamples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(args) -> int:
+    import json
+    from pathlib import Path
+
+    from fairalign.align.modeling import load_model_and_tokenizer
+    from fairalign.eval.lm import HFLM
+    from fairalign.eval.occupation import evaluate_occupational_bias, load_bls_table
+
+    table = load_bls_table(args.bls, cache_dir=args.bls_cache)  # fail on a bad table before loading a model
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=args.dtype, device=args.device)
+    lm = HFLM(model, tokenizer, batch_size=args.batch_size, use_chat_template=args.chat_template, name=str(args.model))
+    result = evaluate_occupational_bias(
+        lm, table, occupations=args.occupations, templates=args.templates, debias=args.debias, k=args.k,
+        scoring=args.scoring, directions=tuple(args.directions), min_employment_thousands=args.min_employment,
+        max_occupations=args.max_occupations, num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+        do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p, holdout=args.holdout,
+        num_resamples=args.num_resamples, seed=args.seed,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = result.to_dict()
+    data["versions"], data["git"] = _provenance()
+    (out / "occupation.json").write_text(json.dumps(data, indent=1))
+    (out / "occupation.md").write_text(result.to_markdown())
+    plots = result.plots(out / "plots")
+    print(result.to_markdown())
+    print(f"wrote {out / 'occupation.json'}, {out / 'occupation.md'} and {len(plots)} plots in {out / 'plots'}")
+    return 0
+
+
+def _provenance() -> tuple[dict, str | None]:
+    """Library versions and the git hash, for the report."""
+    import importlib.metadata as md
+    import subprocess
+
+    versions = {}
+    for pkg in ("fairalign", "torch", "transformers", "numpy", "pandas", "openpyxl"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return versions, git
