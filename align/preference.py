@@ -154,24 +154,28 @@ class PreferenceTrainer(DPOTrainer):
             data_collator = PreferenceCollator(
                 processing_class.pad_token_id, args.shared_prefix, args.pad_to_multiple_of, self.extra_columns
             )
-        self._drop_ref_after_init = False
         uses_peft = peft_config is not None or _is_peft(model)
-        if ref_model is None and not uses_peft:
-            if not self.needs_reference:
-                # TRL would rebuild a reference from the model's path; this method has no use for one.
-                ref_model, self._drop_ref_after_init = model, True
-                args.precompute_ref_log_probs = False
-            elif not args.precompute_ref_log_probs:
-                ref_model = copy.deepcopy(model)  # an in-memory model has no path TRL could reload it from
+        # A reference-free method wants no reference model, but TRL would rebuild one from the model's path
+        # (and refuses ref_model=model). TRL builds none when precompute_ref_log_probs is set, so set it for
+        # __init__ only; `_precompute_ref_logps` below skips the pass for such methods.
+        reference_free = not self.needs_reference and ref_model is None and not uses_peft
+        precompute_asked = args.precompute_ref_log_probs
+        if reference_free:
+            args.precompute_ref_log_probs = True
+        elif ref_model is None and not uses_peft and not precompute_asked:
+            ref_model = copy.deepcopy(model)  # an in-memory model has no path TRL could reload it from
         add_completion_logps_forward(_unwrap_peft(model))  # before TRL's init, which may precompute reference log-probs
-        if ref_model is not None and ref_model is not model:
+        if ref_model is not None:
             add_completion_logps_forward(_unwrap_peft(ref_model))
         self._skipped_long = 0
-        super().__init__(model, ref_model=ref_model, args=args, data_collator=data_collator,
-                         train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=processing_class, peft_config=peft_config, **kwargs)
-        if self._drop_ref_after_init:
-            self.ref_model = None
+        try:
+            super().__init__(model, ref_model=ref_model, args=args, data_collator=data_collator,
+                             train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             processing_class=processing_class, peft_config=peft_config, **kwargs)
+        finally:
+            args.precompute_ref_log_probs = precompute_asked
+        if reference_free:
+            self.precompute_ref_logps, self.ref_model = False, None
 
     # ---- data -------------------------------------------------------------------------------------------
     @staticmethod
@@ -179,6 +183,11 @@ class PreferenceTrainer(DPOTrainer):
         if dataset is None or "prompt_ids" in dataset.column_names:
             return dataset
         return validate_preference_dataset(dataset, name)
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        if not self.needs_reference:
+            return dataset  # reference-free method: nothing to precompute
+        return super()._precompute_ref_logps(dataset, name, batch_size)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if "prompt_ids" in dataset.column_names:  # already tokenised (idempotent, like TRL)

@@ -91,7 +91,10 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Estimate:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, method="wilson")
+    # At 0 or n successes the bound is exactly 0 or 1 (centre == half); pin it against rounding.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Estimate(p, low, high, n, method="wilson")
 
 
 def _z(confidence: float) -> float:

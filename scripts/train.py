@@ -153,7 +153,7 @@ def build_trainer(script_args, config):
                        peft_config=_peft_config(script_args))
 
 
-def _provenance(script_args, config) -> dict:
+def _provenance(script_args, config, world_size: int) -> dict:
     import importlib.metadata as md
 
     versions = {}
@@ -167,7 +167,8 @@ def _provenance(script_args, config) -> dict:
                              cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         git = None
-    return {"script": asdict(script_args), "config": config.to_dict(), "versions": versions, "git": git}
+    return {"script": asdict(script_args), "config": config.to_dict(), "world_size": world_size,
+            "versions": versions, "git": git}
 
 
 def main(args) -> int:
@@ -178,7 +179,7 @@ def main(args) -> int:
     if trainer.accelerator.is_main_process:
         out = Path(config.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "fairalign_run.json").write_text(json.dumps(_provenance(script_args, config), indent=2, default=str))
+        (out / "fairalign_run.json").write_text(json.dumps(_provenance(script_args, config, trainer.accelerator.num_processes), indent=2, default=str))
     resume = config.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "last", "latest"):
         resume = True

@@ -104,26 +104,7 @@ class LogicDPATrainer(PreferenceTrainer):
         self.structure = args.build_structure()
         self.normalisation = parse_normalisation(args.logp_normalisation)
         self.needs_reference = self.structure.uses_reference  # no reference forward for CPO-like structures
-        if self.needs_reference or ref_model is not None or kwargs.get("peft_config") is not None:
-            super().__init__(model, ref_model=ref_model, args=args, **kwargs)
-            return
-        # Workaround: PreferenceTrainer hands TRL ref_model=model for reference-free methods, which TRL 1.16
-        # rejects ("`model` and `ref_model` cannot be the same object"). TRL builds no reference model when
-        # precompute_ref_log_probs is set, so set it for __init__ only (`_precompute_ref_logps` below then
-        # skips the pass) and restore it before any data is seen.
-        precompute = args.precompute_ref_log_probs
-        self.needs_reference, args.precompute_ref_log_probs = True, True
-        try:
-            super().__init__(model, ref_model=None, args=args, **kwargs)
-        finally:
-            self.needs_reference, args.precompute_ref_log_probs = False, precompute
-        self.precompute_ref_logps = precompute
-        self.ref_model = None
-
-    def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-        if not self.structure.uses_reference:
-            return dataset  # no reference atoms: nothing to precompute
-        return super()._precompute_ref_logps(dataset, name, batch_size)
+        super().__init__(model, ref_model=ref_model, args=args, **kwargs)
 
     def _atoms(self, logps: PairLogps) -> tuple:
         return atom_logps(logps.policy_chosen, logps.policy_rejected, logps.ref_chosen, logps.ref_rejected,

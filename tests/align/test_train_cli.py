@@ -79,7 +79,7 @@ def test_train_then_resume_equals_uninterrupted(tmp_path, tiny_model_dir):
 
 
 def test_two_process_accelerate_launch(tmp_path, tiny_model_dir):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="true")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "configs/accelerate/cpu_2proc.yaml"),
            str(REPO / "scripts" / "train.py"), "--config", str(_recipe(tmp_path)), "--model_name_or_path", str(tiny_model_dir),
@@ -89,3 +89,4 @@ def test_two_process_accelerate_launch(tmp_path, tiny_model_dir):
     assert (out / "model.safetensors").exists()
     state = json.loads(next(out.rglob("fairalign_run.json")).read_text())
     assert state["script"]["method"] == "rdpo"
+    assert state["world_size"] == 2, "accelerate started one process, not two: check configs/accelerate/cpu_2proc.yaml"
