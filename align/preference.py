@@ -253,7 +253,11 @@ class PreferenceTrainer(DPOTrainer):
             return
         unwrapped = self.accelerator.unwrap_model(self.model)
         if not _is_peft(unwrapped):
-            raise RuntimeError("no reference model: pass ref_model, a peft_config, or precompute_ref_log_probs=True")
+            if self.precompute_ref_logps and self.state.global_step == 0:
+                yield None  # precomputing before any update: the policy is still the reference
+                return
+            raise RuntimeError("no reference model: pass ref_model, a peft_config, or precompute_ref_log_probs=True "
+                               "(reference log-probs of new data cannot be computed once training has changed the policy)")
         from trl.trainer.utils import use_adapter
 
         with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):

@@ -11,6 +11,7 @@ the same count for every variant) and the ratios ours / TRL. Variants:
   trl        trl.DPOTrainer(loss_type=["robust"], label_smoothing=eps)
   ours       fairalign RobustDPOTrainer(flip_rate=eps) (prompt encoded once, completion-only LM head)
   ours_pre   the same with precompute_ref_log_probs=True (reference pass before training, reported separately)
+  <any>_compile  the variant with torch_compile=True (TrainingArguments' flag; compile time is in setup, not timed)
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def make_rows(n, prompt_words, completion_words, seed=0):
 def make_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="smollm2", help="'smollm2' (embedded), 'tiny', a Hub id or a path")
+    p.add_argument("--random_init", action="store_true",
+                   help="--model is a directory with config.json + tokenizer only: random weights of that architecture "
+                        "(speed and memory do not depend on the weights; lets a GPU box without the weights run it)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--mode", default="lora", choices=["lora", "full"])
     p.add_argument("--batch", type=int, default=None, help="pairs per step (default 4 CPU, 8 CUDA)")
@@ -77,13 +81,20 @@ def worker(args) -> dict:
         from fairalign.align.testing import tiny_llama, tiny_tokenizer
 
         model, tok = tiny_llama(hidden_size=64), tiny_tokenizer()
+    elif args.random_init:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.model), dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(args.model)
     else:
         from fairalign.align.modeling import load_model_and_tokenizer
 
         model, tok = load_model_and_tokenizer(args.model, dtype="float32", device="cpu")
     rows = make_rows(args.batch * (args.steps + 2), args.prompt_words, args.completion_words)
     ds = datasets.Dataset.from_list(rows)
-    common = dict(output_dir=f"/tmp/bench_{args.worker}", per_device_train_batch_size=args.batch,
+    variant = args.worker.removesuffix("_compile")
+    common = dict(output_dir=f"/tmp/bench_{args.worker}", torch_compile=args.worker.endswith("_compile"), per_device_train_batch_size=args.batch,
                   max_steps=args.steps + 2, learning_rate=1e-5, report_to=[], logging_steps=1000, save_strategy="no",
                   bf16=cuda, gradient_checkpointing=False, seed=0, beta=0.1, max_length=4096,
                   use_cpu=not cuda, dataloader_num_workers=0, disable_tqdm=True)
@@ -93,7 +104,7 @@ def worker(args) -> dict:
 
         peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
     ref = None
-    if args.mode == "full" and args.worker != "ours_pre":
+    if args.mode == "full" and variant != "ours_pre":
         import copy
 
         ref = copy.deepcopy(model)
@@ -115,7 +126,7 @@ def worker(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     base_rss = _rss_mb()
     t_setup = time.perf_counter()
-    if args.worker == "trl":
+    if variant == "trl":
         from trl import DPOConfig, DPOTrainer
 
         trainer = DPOTrainer(model, ref_model=ref, args=DPOConfig(loss_type=["robust"], label_smoothing=0.1, **common),
@@ -123,7 +134,7 @@ def worker(args) -> dict:
     else:
         from fairalign.align.rdpo import RobustDPOConfig, RobustDPOTrainer
 
-        pre = args.worker == "ours_pre"
+        pre = variant == "ours_pre"
         trainer = RobustDPOTrainer(model, ref_model=ref, args=RobustDPOConfig(flip_rate=0.1, precompute_ref_log_probs=pre, **common),
                                    train_dataset=ds, processing_class=tok, peft_config=peft_config, callbacks=[Timer()])
     setup_s = time.perf_counter() - t_setup
@@ -156,8 +167,8 @@ def main(args) -> int:
     results = {}
     for variant in args.variants.split(","):
         cmd = [sys.executable, __file__, "--worker", variant] + [
-            x for k, v in vars(args).items() if k not in ("worker", "out", "variants", "quick") and v is not None
-            for x in (f"--{k}", str(v))]
+            x for k, v in vars(args).items() if k not in ("worker", "out", "variants", "quick") and v not in (None, False)
+            for x in ((f"--{k}",) if v is True else (f"--{k}", str(v)))]
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

@@ -12,7 +12,7 @@ COMMON = dict(per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2, re
 
 
 def _max_param_diff(a, b):
-    return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+    return max((x.cpu() - y.cpu()).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
 
 
 def _trl(tmp_path, tokenizer, dataset, **kwargs):
@@ -39,6 +39,24 @@ def test_rdpo_matches_trl_robust(tmp_path, tokenizer, preference_rows, eps):
     trl_log = trl_trainer.state.log_history[-2]
     for key in ("loss", "rewards/accuracies", "rewards/margins", "logps/chosen"):
         assert ours_log[key] == pytest.approx(trl_log[key], rel=1e-4, abs=1e-5), key
+
+
+def test_precomputed_reference_without_ref_model_equals_a_reference_copy(tmp_path, tokenizer, preference_rows):
+    # full fine-tune, no ref_model, no PEFT: the precompute pass must use the (not yet updated) policy
+    ds = datasets.Dataset.from_list(preference_rows)
+    pre = tiny_llama()
+    trainer = RobustDPOTrainer(pre, args=RobustDPOConfig(output_dir=str(tmp_path / "pre"), flip_rate=0.1,
+                               precompute_ref_log_probs=True, **COMMON), train_dataset=ds, processing_class=tokenizer)
+    assert trainer.ref_model is None
+    trainer.train()
+    live = tiny_llama()
+    RobustDPOTrainer(live, ref_model=tiny_llama(), args=RobustDPOConfig(output_dir=str(tmp_path / "live"), flip_rate=0.1, **COMMON),
+                     train_dataset=ds, processing_class=tokenizer).train()
+    assert _max_param_diff(pre, tiny_llama()) > 1e-3
+    assert _max_param_diff(pre, live) < 1e-5
+    with pytest.raises(RuntimeError, match="once training has changed the policy"):
+        with trainer._reference_context():
+            pass
 
 
 def test_rpo_mean_matches_trl_sigmoid_plus_sft_for_equal_length_chosen(tmp_path, tokenizer):
