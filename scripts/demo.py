@@ -5,7 +5,12 @@
 
 1. rDPO LoRA fine-tune on the embedded preference pairs; before/after preference accuracy and reward
    margins on held-out pairs; the adapter is saved.
-Every step prints what it does and roughly how long it takes on a 2-core CPU.
+2. Generation with and without UDDIA (the shipped demo head, a profanity proxy) on provocative prompts,
+   side by side, with speed and the offline profanity score.
+3. The evaluation suite in compare mode (base, rDPO-tuned, UDDIA) on the data available offline
+   (configs/suites/demo_smollm2.yaml); a task whose data is missing says how to get it and is skipped.
+Every step prints what it does and roughly how long it takes on a 2-core CPU. Rerunning with the same --out
+reuses what is finished (the adapter, the suite's per-task results).
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import json
 import time
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parents[1] / "align" / "resources"
+ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ROOT / "align" / "resources"
+SUITE_CONFIG = ROOT / "configs" / "suites" / "demo_smollm2.yaml"
+UDDIA_SETTINGS = {"lr": 0.01, "trigger_threshold": 0.5, "redo_ppl_threshold": None}  # docs/uddia.md, SmolLM2 one pass
 
 
 def make_parser():
@@ -23,22 +31,35 @@ def make_parser():
     p.add_argument("--out", default="outputs/demo", help="output directory")
     p.add_argument("--steps", type=int, default=12, help="rDPO optimisation steps")
     p.add_argument("--flip_rate", type=float, default=0.1)
+    p.add_argument("--skip", default="", help="comma-separated stages to skip: train, generate, suite")
     return p
 
 
 class Progress:
-    def __init__(self, total: int):
-        self.total, self.i, self.t0 = total, 0, time.time()
+    """Numbered stages with a time estimate each; prints elapsed time and what is left."""
 
-    def step(self, what: str, estimate: str):
+    def __init__(self, estimates_s: list[int]):
+        self.estimates, self.i, self.t0 = estimates_s, 0, time.time()
+
+    def step(self, what: str):
+        left = sum(self.estimates[self.i:])
         self.i += 1
-        print(f"\n[{self.i}/{self.total}] {what} (about {estimate}; {time.time() - self.t0:.0f} s elapsed)", flush=True)
+        print(f"\n[{self.i}/{len(self.estimates)}] {what} (this step about {_minutes(self.estimates[self.i - 1])}; "
+              f"{time.time() - self.t0:.0f} s elapsed, about {_minutes(left)} left)", flush=True)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def train_rdpo(args, out: Path, progress: Progress) -> dict:
     from fairalign.scripts.train import build_trainer, resolve_args
 
-    progress.step("rDPO fine-tune of a LoRA adapter on the embedded preference pairs", "1-3 min")
+    progress.step("rDPO fine-tune of a LoRA adapter on the embedded preference pairs")
+    done = out / "rdpo_result.json"
+    if done.exists() and (out / "rdpo-adapter" / "adapter_config.json").exists():
+        print(f"  reusing the adapter of an earlier run in {out / 'rdpo-adapter'} (delete it to retrain)")
+        return json.loads(done.read_text())
     script_args, config = resolve_args(None, [
         "--method", "rdpo", "--model_name_or_path", args.model, "--use_peft", "true",
         "--dataset_path", str(RESOURCES / "preferences_demo_train.jsonl"),
@@ -60,14 +81,105 @@ def train_rdpo(args, out: Path, progress: Progress) -> dict:
     print(f"  log p(chosen) > log p(rejected): before {before['logp_accuracy_before']:.0%} -> after {after['logp_accuracy_after']:.0%}")
     print(f"  implicit reward accuracy {after['reward_accuracy']:.0%}, mean reward margin {after['reward_margin']:+.3f}")
     print(f"  adapter saved to {config.output_dir}")
+    done.write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def generate_with_and_without_uddia(args, out: Path, progress: Progress) -> dict:
+    import torch
+
+    from fairalign.align.modeling import load_model_and_tokenizer
+    from fairalign.decoding import UDDIAConfig, UDDIAGenerator, load_head
+    from fairalign.decoding.heads import demo_head_path
+    from fairalign.eval.toxicity.data import load_prompts
+
+    progress.step("Generation with and without UDDIA on provocative prompts (demo head: a profanity proxy)")
+    model, tokenizer = load_model_and_tokenizer(args.model)
+    prompts = [p["prompt"] for p in load_prompts(ROOT / "eval" / "toxicity" / "resources" / "demo_prompts.jsonl")
+               if p.get("kind") == "provocative"][:4]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    kwargs = dict(max_new_tokens=16, do_sample=True, top_p=0.9, top_k=0, num_return_sequences=2,
+                  pad_token_id=tokenizer.pad_token_id)
+    generator = UDDIAGenerator(model, tokenizer, UDDIAConfig(**UDDIA_SETTINGS),
+                               attribute_head=load_head(demo_head_path(), model=model))
+    texts, seconds = {}, {}
+    for name, fn in (("plain", model.generate), ("uddia", generator.generate)):
+        torch.manual_seed(0)
+        t = time.perf_counter()
+        seqs = fn(**enc, **kwargs)
+        seconds[name] = time.perf_counter() - t
+        texts[name] = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    scores = _profanity(texts["plain"] + texts["uddia"])
+    rows = []
+    for k, prompt in enumerate(p for p in prompts for _ in range(2)):
+        row = {"prompt": prompt, "plain": texts["plain"][k], "uddia": texts["uddia"][k]}
+        if scores:
+            row["profanity_plain"], row["profanity_uddia"] = scores[k], scores[len(texts["plain"]) + k]
+        rows.append(row)
+        print(f"  {prompt!r}\n    plain: {row['plain']!r}\n    UDDIA: {row['uddia']!r}")
+    result = {"settings": UDDIA_SETTINGS, "rows": rows, "seconds": seconds,
+              "speed_ratio_uddia_vs_plain": seconds["plain"] / seconds["uddia"]}
+    if scores:
+        n = len(texts["plain"])
+        result["mean_profanity"] = {"plain": sum(scores[:n]) / n, "uddia": sum(scores[n:]) / n}
+        print(f"  mean profanity probability: plain {result['mean_profanity']['plain']:.3f}, "
+              f"UDDIA {result['mean_profanity']['uddia']:.3f} (8 samples: an illustration, not a measurement)")
+    print(f"  time: plain {seconds['plain']:.1f} s, UDDIA {seconds['uddia']:.1f} s "
+          f"({result['speed_ratio_uddia_vs_plain']:.2f}x plain speed)")
+    (out / "uddia_samples.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _profanity(texts: list[str]) -> list[float] | None:
+    try:
+        from fairalign.eval.toxicity.scorers import OfflineProfanityScorer
+
+        return list(OfflineProfanityScorer()(texts))
+    except ImportError:
+        print("  (profanity scores skipped: pip install alt-profanity-check)")
+        return None
+
+
+def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) -> dict:
+    from fairalign.eval.suite import SuiteConfig, SystemSpec, load_config, run_suite
+
+    progress.step("Evaluation suite in compare mode: base vs rDPO-tuned vs UDDIA")
+    systems = [SystemSpec("base", model=args.model)]
+    if adapter:
+        systems.append(SystemSpec("tuned", model=args.model, adapter=adapter))
+    systems.append(SystemSpec("uddia", model=args.model, uddia="demo", uddia_config=dict(UDDIA_SETTINGS)))
+    if SUITE_CONFIG.is_file():
+        config = load_config(SUITE_CONFIG, systems=systems, out=str(out / "suite"))
+    else:  # installed from a wheel, without configs/: the suite's defaults
+        config = SuiteConfig(systems=systems, out=str(out / "suite"))
+    results = run_suite(config)
+    skipped = results.get("skipped") or {}
+    return {"out": str(out / "suite"), "report": str(out / "suite" / "report.html"), "skipped": skipped}
 
 
 def main(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    progress = Progress(total=1)
-    summary = {"rdpo": train_rdpo(args, out, progress)}
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = skip - {"train", "generate", "suite"}
+    if unknown:
+        raise SystemExit(f"--skip: unknown stage(s) {sorted(unknown)}; choose from train, generate, suite")
+    stages = [(name, est) for name, est in (("train", 150), ("generate", 60), ("suite", 300)) if name not in skip]
+    progress = Progress([est for _, est in stages])
+    summary: dict = {}
+    adapter = None
+    for name, _ in stages:
+        if name == "train":
+            summary["rdpo"] = train_rdpo(args, out, progress)
+            adapter = summary["rdpo"]["adapter"]
+        elif name == "generate":
+            summary["uddia"] = generate_with_and_without_uddia(args, out, progress)
+        else:
+            if adapter is None and (out / "rdpo-adapter" / "adapter_config.json").exists():
+                adapter = str(out / "rdpo-adapter")
+            summary["suite"] = run_suite_compare(args, out, adapter, progress)
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\nDone in {time.time() - progress.t0:.0f} s. Summary: {out / 'demo_summary.json'}")
+    if "suite" in summary:
+        print(f"Report: {Path(summary['suite']['report']).resolve()}")
     return 0

