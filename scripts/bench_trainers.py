@@ -50,6 +50,7 @@ def make_parser():
     p.add_argument("--steps", type=int, default=None, help="timed steps (after 2 warm-up steps)")
     p.add_argument("--variants", default="trl,ours,ours_pre")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--profile", action="store_true", help="print each variant's top kernels (torch.profiler) to stderr")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -140,7 +141,17 @@ def worker(args) -> dict:
     setup_s = time.perf_counter() - t_setup
     tokens = sum(2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in trainer.train_dataset)
     tokens_per_step = tokens / len(trainer.train_dataset) * args.batch
-    trainer.train()
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            trainer.train()
+        sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+        print(f"== profile {args.worker}\n" + prof.key_averages().table(sort_by=sort, row_limit=18, max_name_column_width=60),
+              file=sys.stderr, flush=True)
+    else:
+        trainer.train()
     timed = times[2:]
     step_s = sum(timed) / len(timed)
     result = {
@@ -175,6 +186,8 @@ def main(args) -> int:
         if proc.returncode or not line:
             print(f"{variant} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
             return 1
+        if args.profile:
+            print(proc.stderr[proc.stderr.find("== profile"):], file=sys.stderr)
         results[variant] = json.loads(line[0][7:])
         r = results[variant]
         mem = r.get("peak_mem_mb", r.get("peak_rss_mb"))

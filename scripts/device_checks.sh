@@ -22,3 +22,5 @@ step timeout 150 python3 -m pytest -q -p no:cacheprovider -x tests/align/test_tr
 step timeout 60 python3 -m pytest -q -p no:cacheprovider -m gpu tests
 step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode full --model $MODEL $EXTRA --out "$OUT/trainers_full.json"
 step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --out "$OUT/trainers_lora.json"
+# where the time goes (profiled runs are slower: not for the ratios)
+step timeout 120 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --variants trl,ours --steps 3 --profile
