@@ -1,0 +1,330 @@
+"""What a suite run is: the systems to compare, the tasks to run and each task's settings.
+
+A suite YAML (configs/suites/*.yaml) has the keys of `SuiteConfig`; `toxicity:`, `occupation:` and `bbnli:`
+hold the keys of their settings classes and `systems:` a list of `SystemSpec` mappings. A task setting left
+at `null` takes the evaluation's own default (its task.yaml or evaluate function), and the resolved value is
+written into results.json. Unknown keys and wrong types are errors that name the key, say where it is and
+list the valid keys, before any model loads.
+
+    config = load_config("configs/suites/demo_smollm2.yaml", overrides=["toxicity.limit=4"])
+    config = SuiteConfig(systems=[SystemSpec("base", model="smollm2")], tasks=["toxicity"])
+"""
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+TASK_NAMES = ("toxicity", "occupation", "bbnli")
+# System names become folder names under <out>/systems/: keep them path-safe.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class SystemSpec:
+    """One system to evaluate: a model, optionally with a PEFT adapter and/or UDDIA decoding.
+
+    name: unique, path-safe label ([A-Za-z0-9_.-]); the first system is the baseline of comparisons.
+    model: Hub id, local directory or "smollm2" (embedded). adapter: PEFT adapter directory, merged into the
+    weights for evaluation. uddia: attribute head file (.pt/.json), "demo" (the shipped SmolLM2 demo head)
+    or "debias-only" (UDDIA-b, no head). uddia_config: `fairalign.decoding.UDDIAConfig` fields (paper
+    defaults otherwise). lm (Python API only): an already-built model instead of `model`: anything
+    `fairalign.eval.lm.as_lm` accepts (an `LM`, a (model, tokenizer) pair, a callable prompts -> texts).
+    Resuming identifies such a system by its `name` attribute (else its type): give distinct callables
+    distinct `.name`s, or use distinct output folders.
+    """
+
+    name: str = field(metadata={"help": "unique label; the first system is the baseline"})
+    model: str | None = field(default=None, metadata={"help": "Hub id, local directory or 'smollm2'"})
+    adapter: str | None = field(default=None, metadata={"help": "PEFT adapter directory (merged for evaluation)"})
+    uddia: str | None = field(default=None, metadata={"help": "UDDIA head file, 'demo', or 'debias-only'"})
+    uddia_config: dict = field(default_factory=dict, metadata={"help": "UDDIAConfig fields, e.g. {lr: 0.01}"})
+    lm: Any = field(default=None, repr=False, compare=False, metadata={"help": "Python API only: a built LM"})
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise ValueError(f"system name {self.name!r} must match {NAME_PATTERN.pattern} (it names a folder); "
+                             "e.g. name=base")
+        if self.model is None and self.lm is None:
+            raise ValueError(f"system {self.name!r} needs a model: model=<Hub id | local dir | smollm2>")
+        if self.lm is not None and (self.adapter or self.uddia):
+            raise ValueError(f"system {self.name!r}: adapter/uddia need `model` (a name or path), not a built `lm`")
+        if self.uddia_config and not self.uddia:
+            raise ValueError(f"system {self.name!r} sets uddia_config but not uddia: add uddia=<head file | demo | debias-only>")
+        if self.uddia:
+            self.uddia_config_object()  # validate the fields now, before any model loads
+
+    def uddia_config_object(self):
+        from fairalign.decoding import UDDIAConfig
+
+        valid = sorted(f.name for f in fields(UDDIAConfig))
+        unknown = sorted(set(self.uddia_config) - set(valid))
+        if unknown:
+            raise ValueError(f"system {self.name!r}: unknown uddia_config key(s) {unknown}; valid keys: {valid}")
+        return UDDIAConfig(**self.uddia_config)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lm"}
+        if self.lm is not None:
+            out["lm"] = getattr(self.lm, "name", None) or type(self.lm).__name__
+        return out
+
+
+@dataclass
+class ToxicitySettings:
+    """RealToxicityPrompts-style toxicity (docs/toxicity.md). null = the task.yaml value."""
+
+    prompts: str | None = field(default=None, metadata={"help": "local .jsonl/.txt, a Hub id, 'demo' (bundled demo prompts), or null (the task's dataset)"})
+    challenging_only: bool = field(default=False, metadata={"help": "RealToxicityPrompts' challenging subset only"})
+    limit: int | None = field(default=None, metadata={"help": "first N prompts (a random N with shuffle_seed)"})
+    shuffle_seed: int | None = field(default=None, metadata={"help": "seed for a random `limit` subset"})
+    num_samples: int | None = field(default=None, metadata={"help": "k continuations per prompt (task: 25)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per continuation (task: 20)"})
+    top_p: float | None = field(default=None, metadata={"help": "nucleus p (task: 0.9)"})
+    temperature: float | None = field(default=None, metadata={"help": "temperature (task: 1.0)"})
+    scorer: str | None = field(default=None, metadata={"help": "auto | hf-classifier | perspective | profanity | classifier id/path"})
+    scorer_model: str | None = field(default=None, metadata={"help": "classifier for auto / hf-classifier"})
+    scorer_label: str | None = field(default=None, metadata={"help": "label of the classifier's id2label"})
+    threshold: float | None = field(default=None, metadata={"help": "toxic when score >= threshold (task: 0.5)"})
+    ppl_model: str | None = field(default=None, metadata={"help": "evaluator LM for perplexity, the same for every system; 'none' skips (task: smollm2)"})
+    group_by: list[str] | None = field(default=None, metadata={"help": "prompt fields for subgroup results"})
+    use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts as a user turn"})
+
+
+@dataclass
+class OccupationSettings:
+    """Occupational bias against BLS CPS Table 11 (docs/occupation.md). null = OccupationEvalConfig's default."""
+
+    bls: str | int | None = field(default=None, metadata={"help": "cpsaat11 xlsx/CSV path or a year; null = the documented places"})
+    scoring: str | None = field(default=None, metadata={"help": "auto | generate | loglikelihood | both"})
+    directions: list[str] | None = field(default=None, metadata={"help": "o2d and/or d2o"})
+    occupations: list[str] | None = field(default=None, metadata={"help": "occupation names (default: the selection rule)"})
+    templates: list[str] | None = field(default=None, metadata={"help": "template ids of eval/occupation/task.yaml"})
+    min_employment_thousands: float | None = field(default=None, metadata={"help": "selection floor (100)"})
+    max_occupations: int | None = field(default=None, metadata={"help": "the N most employed selected occupations"})
+    num_samples: int | None = field(default=None, metadata={"help": "generations per prompt (5)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per answer (16)"})
+    do_sample: bool | None = field(default=None, metadata={"help": "sample (true) or greedy"})
+    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (1.0)"})
+    top_p: float | None = field(default=None, metadata={"help": "nucleus p (1.0)"})
+    use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts in the chat template"})
+
+
+@dataclass
+class BBNLISettings:
+    """NLI bias on BBNLI, each system prompted as an NLI judge (docs/bbnli.md)."""
+
+    data: str | None = field(default=None, metadata={"help": "template folder, expanded CSV or Hub id; null = the documented places"})
+    form: str = field(default="nli", metadata={"help": "nli (hypothesis) or qa (question)"})
+    scoring: str = field(default="loglikelihood", metadata={"help": "loglikelihood (answer-word probabilities) or generate"})
+    templates: list[str] | None = field(default=None, metadata={"help": "judge template names (default: all three)"})
+    num_samples: int = field(default=1, metadata={"help": "generate: samples per prompt"})
+    do_sample: bool = field(default=False, metadata={"help": "generate: sample instead of greedy"})
+    max_new_tokens: int = field(default=8, metadata={"help": "generate: tokens per answer"})
+    parsing: str = field(default="words", metadata={"help": "generate: words | original"})
+    max_premises_per_subtopic: int | None = field(default=None, metadata={"help": "first N premises of each subtopic"})
+    max_rows: int | None = field(default=None, metadata={"help": "quick runs: a random N rows (seed), the same for every system"})
+    drop_duplicate_pairs: bool = field(default=False, metadata={"help": "one row per (premise, hypothesis) pair"})
+    group_by: list[str] | None = field(default=None, metadata={"help": "row fields for subgroups (task: domain)"})
+    use_chat_template: bool = field(default=False, metadata={"help": "wrap judge prompts in the chat template"})
+
+
+SECTIONS = {"toxicity": ToxicitySettings, "occupation": OccupationSettings, "bbnli": BBNLISettings}
+
+
+@dataclass
+class SuiteConfig:
+    """A suite run. Every number in results.json traces back to these fields (resolved, in `config`)."""
+
+    systems: list[SystemSpec] = field(default_factory=list, metadata={"help": "systems; the first is the baseline"})
+    tasks: list[str] = field(default_factory=lambda: list(TASK_NAMES), metadata={"help": f"subset of {list(TASK_NAMES)}"})
+    out: str | None = field(default=None, metadata={"help": "output directory (rerun with the same one to resume)"})
+    seed: int = field(default=0, metadata={"help": "generation and bootstrap seed"})
+    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI"})
+    batch_size: int = field(default=8, metadata={"help": "prompts per generate / log-likelihood call"})
+    device: str | None = field(default=None, metadata={"help": "cpu | cuda (default: cuda when available)"})
+    dtype: str | None = field(default=None, metadata={"help": "float32 | bfloat16 | float16 (default: fp32 CPU, bf16 CUDA)"})
+    toxicity: ToxicitySettings = field(default_factory=ToxicitySettings, metadata={"help": "toxicity settings"})
+    occupation: OccupationSettings = field(default_factory=OccupationSettings, metadata={"help": "occupation settings"})
+    bbnli: BBNLISettings = field(default_factory=BBNLISettings, metadata={"help": "BBNLI settings"})
+
+    def __post_init__(self):
+        self.tasks = list(self.tasks)
+        unknown = [t for t in self.tasks if t not in TASK_NAMES]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks: {unknown or 'empty'} not valid; choose from {list(TASK_NAMES)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks: {self.tasks} lists a task twice")
+        if not self.systems:
+            raise ValueError("systems: give at least one, e.g. --model smollm2, --system name=base,model=smollm2, "
+                             "or `systems:` in the YAML")
+        names = [s.name for s in self.systems]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"systems: names must be unique; {dupes} repeated")
+        for name, ok, fix in [("num_resamples", self.num_resamples >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1")]:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)} must be {fix}")
+        b = self.bbnli
+        if b.form not in ("nli", "qa"):
+            raise ValueError(f"bbnli.form={b.form!r} must be 'nli' or 'qa'")
+        if b.scoring not in ("loglikelihood", "generate"):
+            raise ValueError(f"bbnli.scoring={b.scoring!r} must be 'loglikelihood' or 'generate'")
+        if b.max_rows is not None and b.max_rows < 1:
+            raise ValueError(f"bbnli.max_rows={b.max_rows} must be >= 1, or null for every row")
+        if self.occupation.scoring not in (None, "auto", "generate", "loglikelihood", "both"):
+            raise ValueError(f"occupation.scoring={self.occupation.scoring!r} must be auto, generate, loglikelihood or both")
+
+    @property
+    def baseline(self) -> SystemSpec:
+        return self.systems[0]
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("systems", *SECTIONS)}
+        out["systems"] = [s.to_dict() for s in self.systems]
+        for key in SECTIONS:
+            out[key] = asdict(getattr(self, key))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "suite config") -> "SuiteConfig":
+        data = dict(_mapping(data, where))
+        _check_keys(cls, data, where)
+        for key, section in SECTIONS.items():
+            if key in data:
+                data[key] = _build(section, data[key] if data[key] is not None else {}, f"{where}: {key}")
+        systems = data.get("systems") or []
+        if not isinstance(systems, list):
+            raise ValueError(f"{where}: systems must be a list of mappings (name, model, adapter, uddia, uddia_config)")
+        data["systems"] = [s if isinstance(s, SystemSpec) else _build(SystemSpec, s, f"{where}: systems[{i}]")
+                           for i, s in enumerate(systems)]
+        return _build(cls, data, where)
+
+
+# ------------------------------------------------------------------------------------------- loading
+def _mapping(data, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping of keys to values (got {type(data).__name__})")
+    return data
+
+
+def _check_keys(cls, data: dict, where: str) -> None:
+    valid = [f.name for f in fields(cls) if f.name != "lm"]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"{where}: missing required key(s) {missing}")
+
+
+def _type_ok(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if origin is list:
+        (inner,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, inner) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # an integer is a fine float (1 for 1.0)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _build(cls, data, where: str):
+    data = _mapping(data, where)
+    _check_keys(cls, data, where)
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        if key in hints and not _type_ok(value, hints[key]):
+            raise ValueError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {_describe(hints[key])}")
+    return cls(**data)
+
+
+def _describe(hint) -> str:
+    """'int | null', 'list[str]', ...: the type as a YAML user reads it."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_describe(h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is list:
+        return f"list[{', '.join(_describe(h) for h in typing.get_args(hint))}]"
+    return getattr(hint, "__name__", str(hint))
+
+
+def parse_value(text: str):
+    """A command-line value as YAML reads it ("3" -> 3, "none"/"null" -> None, "[a, b]" -> list)."""
+    import yaml
+
+    if text.strip().lower() in ("none", "null", ""):
+        return None
+    return yaml.safe_load(text)
+
+
+def parse_system(text: str) -> SystemSpec:
+    """`name=tuned,model=smollm2,adapter=DIR,uddia=demo,uddia_lr=0.01` -> SystemSpec.
+
+    Keys: the SystemSpec fields; `uddia_<field>=value` sets one UDDIAConfig field. Values may not contain commas.
+    """
+    data: dict = {"uddia_config": {}}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise ValueError(f"--system {text!r}: {part!r} is not key=value; e.g. --system name=base,model=smollm2")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key.startswith("uddia_") and key != "uddia_config":
+            data["uddia_config"][key[len("uddia_"):]] = parse_value(value)
+        elif key in ("name", "model", "adapter", "uddia"):
+            data[key] = None if value.lower() in ("none", "null", "") else value
+        else:
+            raise ValueError(f"--system {text!r}: unknown key {key!r}; valid keys: name, model, adapter, uddia, "
+                             "uddia_<UDDIAConfig field> (e.g. uddia_lr=0.01)")
+    return _build(SystemSpec, data, f"--system {text!r}")
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """In place: "toxicity.limit=10" sets data["toxicity"]["limit"] = 10 (dotted path, YAML-typed value)."""
+    if "=" not in assignment:
+        raise ValueError(f"--set {assignment!r} must be key=value, e.g. --set toxicity.limit=10")
+    path, value = assignment.split("=", 1)
+    keys = path.strip().split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {assignment!r}: {key!r} is not a section")
+    node[keys[-1]] = parse_value(value)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), **fields_) -> SuiteConfig:
+    """A SuiteConfig from a YAML file (or none), then `--set`-style overrides, then keyword fields
+    (e.g. systems=[...], out="runs/x"); later sources win."""
+    import yaml
+
+    data: dict = {}
+    where = "suite config"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"suite config {path} not found; see configs/suites/ for examples")
+        where = str(path)
+        data = yaml.safe_load(path.read_text()) or {}
+        _mapping(data, where)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    data.update({k: v for k, v in fields_.items() if v is not None})
+    return SuiteConfig.from_dict(data, where)

@@ -1,0 +1,252 @@
+"""`run_suite(config) -> results`: every selected task for every system, then the differences to the baseline.
+
+Order of work: (1) resolve each task's settings and load its data, before any model loads: a task whose data
+is missing is skipped (reason and how to get it printed and recorded); (2) per system, per task: reuse the
+finished per-task file <out>/systems/<system>/<task>.json when its fingerprint matches (system identity, task
+version, resolved settings, data hash, seed, resamples), otherwise load the system (once, only if something
+is left to compute), run the task and write that file atomically; (3) paired or unpaired differences to the
+first system; (4) results.json (validated against the schema) and the reports.
+A run interrupted at any point loses at most the task in flight; the toxicity task resumes even that from
+its generation and score caches.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fairalign.eval.suite import compare
+from fairalign.eval.suite.config import SuiteConfig, load_config
+from fairalign.eval.suite.files import read_json, write_json_atomic
+from fairalign.eval.suite.provenance import environment
+from fairalign.eval.suite.schema import SCHEMA_VERSION, validate_results
+from fairalign.eval.suite.sources import MissingData, sha256_file
+from fairalign.eval.suite.systems import check_files, fingerprint, identity, load_system
+from fairalign.eval.suite.tasks import TASKS
+from fairalign.eval.suite.tasks.common import SkipTask, TaskContext, jsonable
+
+
+def _coerce(config) -> SuiteConfig:
+    if isinstance(config, SuiteConfig):
+        return config
+    if isinstance(config, dict):
+        return SuiteConfig.from_dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(config)
+    raise TypeError(f"config must be a SuiteConfig, a dict or a YAML path; got {type(config).__name__}")
+
+
+class _Shared:
+    """Things built once per run and shared by every system: the toxicity scorer and the perplexity evaluator
+    (built on first use), and the caller's BBNLI predictor factory."""
+
+    def __init__(self, config: SuiteConfig, settings: dict, scorer=None, bbnli_predictor=None):
+        self.config, self.settings, self._scorer, self._evaluators = config, settings, scorer, {}
+        self.bbnli_predictor = bbnli_predictor
+
+    def scorer(self):
+        if self._scorer is None:
+            self._scorer = TASKS["toxicity"].build_scorer(self.settings["toxicity"])
+        return self._scorer
+
+    def evaluator(self, name: str):
+        if name not in self._evaluators:
+            from fairalign.align.modeling import load_model_and_tokenizer
+
+            model, tokenizer = load_model_and_tokenizer(name, dtype=self.config.dtype, device=self.config.device)
+            self._evaluators[name] = (model.eval(), tokenizer)
+        return self._evaluators[name]
+
+
+def _say(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | None = None, scorer=None,
+              bbnli_predictor=None, reports: bool = True) -> dict:
+    """Run the suite and return the results (also written to <out>/results.json, with the reports).
+
+    config: a `SuiteConfig`, a dict of its fields, or a suite YAML path. out_dir: overrides `config.out`.
+    scorer: a toxicity scorer (texts -> scores in [0, 1] or None) instead of the one the settings name.
+    bbnli_predictor: fn(system, lm, settings) -> predictor (premises, hypotheses) -> labels, instead of
+    prompting each system as a judge. reports: also write report.html and report.md.
+    """
+    config = _coerce(config)
+    with _library_bars_off():
+        return _run(config, progress, out_dir, scorer, bbnli_predictor, reports)
+
+
+@dataclass
+class _Plan:
+    """What every system will be evaluated on: the resolved settings and loaded data of each runnable task,
+    and the skip entries of tasks whose data is missing."""
+
+    tasks: dict
+    settings: dict
+    sources: dict
+    skipped: dict
+
+
+def _plan(config: SuiteConfig, scorer, bbnli_predictor) -> _Plan:
+    tasks = {name: TASKS[name] for name in config.tasks}
+    settings = {name: module.resolve(config) for name, module in tasks.items()}  # validates before any model loads
+    # An injected scorer or predictor replaces what the settings name: record it (and fingerprint it) instead.
+    if scorer is not None and "toxicity" in settings:
+        from fairalign.eval.toxicity.scorers import describe_scorer
+
+        settings["toxicity"].update(scorer=describe_scorer(scorer).get("name"), scorer_model=None, scorer_label=None)
+    if bbnli_predictor is not None and "bbnli" in settings:
+        settings["bbnli"]["predictor"] = (getattr(bbnli_predictor, "name", None) or getattr(bbnli_predictor, "__qualname__", None)
+                                         or type(bbnli_predictor).__qualname__)
+    sources, skipped = {}, {}
+    for name, module in tasks.items():
+        try:
+            sources[name] = module.load_data(config)
+        except MissingData as err:
+            skipped[name] = {"status": "skipped", "reason": err.reason, "how_to": err.how_to}
+            _say(f"[suite] skipping {name}: {err.reason}\n        how to get it: {err.how_to}")
+    return _Plan(tasks, settings, sources, skipped)
+
+
+def _run(config: SuiteConfig, progress, out_dir, scorer, bbnli_predictor, reports) -> dict:
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir or config.out or "")
+    if not str(out) or str(out) == ".":
+        raise ValueError("out: give an output directory (--out DIR, `out:` in the YAML, or out_dir=...)")
+    config.out = str(out)
+    for spec in config.systems:
+        check_files(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    plan = _plan(config, scorer, bbnli_predictor)
+    shared = _Shared(config, plan.settings, scorer, bbnli_predictor)
+    bar = tqdm(total=len(config.systems) * len(plan.sources), desc="suite", unit="task", disable=not progress)
+    systems = [_evaluate_system(spec, config, plan, shared, out, bar) for spec in config.systems]
+    bar.close()
+    results = {
+        "schema_version": SCHEMA_VERSION, "kind": "fairalign.eval.suite", "created": env["date"],
+        "out_dir": str(out), "tasks": list(config.tasks), "config": config.to_dict(), "provenance": env,
+        "systems": systems, "comparisons": _comparisons(config, systems, out),
+    }
+    validate_results(results)
+    write_json_atomic(out / "results.json", results)
+    if reports:
+        from fairalign.eval.suite.report import write_reports
+
+        write_reports(results, out)
+    return results
+
+
+def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", out: Path, bar) -> dict:
+    """Every task for one system: reuse finished per-task files, compute the rest (loading the model once)."""
+    ident = identity(spec)
+    entry = {"name": spec.name, "spec": spec.to_dict(), "identity": ident, "notes": [], "tasks": {}}
+    loaded = None
+    for name, module in plan.tasks.items():
+        if name in plan.skipped:
+            entry["tasks"][name] = dict(plan.skipped[name])
+            continue
+        path = out / "systems" / spec.name / f"{name}.json"
+        fp = fingerprint({"schema_version": SCHEMA_VERSION, "system": ident, "task": name,
+                          "settings": plan.settings[name], "data": plan.sources[name].provenance})
+        record, reused = _finished(path, fp), True
+        if record is None:
+            bar.set_description(f"suite: {spec.name} / {name}")
+            loaded = loaded or load_system(spec, config.device, config.dtype, config.batch_size)
+            ctx = TaskContext(out / "systems" / spec.name / name, ident, shared.scorer, shared.evaluator,
+                              shared.bbnli_predictor)
+            start = time.time()
+            try:
+                output = module.run(loaded, plan.sources[name], plan.settings[name], ctx)
+            except SkipTask as err:
+                entry["tasks"][name] = {"status": "skipped", "reason": str(err), "how_to": None}
+                _say(f"[suite] {spec.name}: skipping {name}: {err}")
+                bar.update(1)
+                continue
+            record = {"fingerprint": fp, "status": "ok", "task": name, "system": spec.name,
+                      "task_version": plan.settings[name]["task_version"], "settings": plan.settings[name],
+                      "data": plan.sources[name].provenance, "metrics": output.metrics, "details": output.details,
+                      "notes": output.notes, "system_notes": loaded.notes, "runtime_s": round(time.time() - start, 3),
+                      "units": jsonable(output.units)}
+            write_json_atomic(path, record)
+            reused = False
+        else:
+            _say(f"[suite] {spec.name} / {name}: finished earlier, reusing {path}")
+        entry["tasks"][name] = _summary(record, path, out, reused)
+        entry["notes"] += [n for n in record.get("system_notes", []) if n not in entry["notes"]]
+        bar.update(1)
+    del loaded
+    _free_memory()
+    return entry
+
+
+@contextlib.contextmanager
+def _library_bars_off():
+    """One progress display for the suite: transformers' weight-loading bars are off while it runs (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def _finished(path: Path, fp: str) -> dict | None:
+    """The per-task record at `path` when it was made with the same fingerprint; None to (re)compute."""
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except ValueError:  # not JSON (edited by hand, or not ours): recompute rather than trust it
+        record = {}
+    if record.get("fingerprint") == fp and record.get("status") == "ok":
+        return record
+    _say(f"[suite] {path} was made with other settings, data or system files: recomputing")
+    return None
+
+
+def _summary(record: dict, path: Path, out: Path, reused: bool) -> dict:
+    keep = ("status", "task_version", "settings", "data", "metrics", "details", "notes", "runtime_s", "fingerprint")
+    return {**{k: record[k] for k in keep}, "reused": reused, "file": str(path.relative_to(out)),
+            "file_sha256": sha256_file(path)}
+
+
+def _comparisons(config: SuiteConfig, systems: list[dict], out: Path) -> dict:
+    base = systems[0]
+    differences = []
+    for other in systems[1:]:
+        for name in config.tasks:
+            a, b = base["tasks"].get(name, {}), other["tasks"].get(name, {})
+            if a.get("status") != "ok" or b.get("status") != "ok":
+                continue
+            units_a, units_b = read_json(out / a["file"])["units"], read_json(out / b["file"])["units"]
+            for key, metric in a["metrics"].items():
+                if key not in b["metrics"] or metric["units"] not in units_a or metric["units"] not in units_b:
+                    continue
+                diff = compare.difference(TASKS[name].statistic(key), units_a[metric["units"]], units_b[metric["units"]],
+                                          config.num_resamples, config.seed)
+                differences.append({"task": name, "metric": key, "label": metric["label"], "baseline": base["name"],
+                                    "system": other["name"], "higher_is_better": metric["higher_is_better"],
+                                    "ideal": metric["ideal"], **diff})
+    return {"baseline": base["name"], "differences": differences}
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

@@ -1,0 +1,169 @@
+"""Where each task's data comes from, and the provenance that goes with every number.
+
+A source given explicitly (flag / YAML) is used as given. Left out, it is looked for in documented places:
+- shared reference data: `$FAIRALIGN_SHARED_DATA`, else `../shared/data` beside the checkout (the same place
+  the tests read, tests/conftest.py): `bls/cpsaat11_2022_official_format.xlsx`, `bbnli/bbnli_expanded.csv`;
+- the BLS download cache `$FAIRALIGN_CACHE/bls/cpsaat11_<year>.xlsx` (what `load_bls_table(year)` fills);
+- the Hugging Face cache for Hub datasets (RealToxicityPrompts at the task's pinned revision, BBNLI).
+Data that cannot be found raises `MissingData` with the reason and how to get it; the runner records the
+task as skipped and goes on with the others.
+
+Provenance: a local file -> path, sha256 and rows; a folder -> sha256 over its files' paths and contents;
+a Hub dataset -> id and revision.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHARED_DATA_ENV = "FAIRALIGN_SHARED_DATA"
+DEMO_PROMPTS = Path(__file__).resolve().parents[1] / "toxicity" / "resources" / "demo_prompts.jsonl"
+BLS_YEAR = 2022  # the year the occupation task pins (eval/occupation/task.yaml dataset.year)
+
+
+class MissingData(Exception):
+    """A task's data is not available here: `reason` says what was tried, `how_to` how to get it."""
+
+    def __init__(self, task: str, reason: str, how_to: str):
+        super().__init__(f"{task}: {reason}. {how_to}")
+        self.task, self.reason, self.how_to = task, reason, how_to
+
+
+@dataclass
+class Source:
+    """Loaded data plus where it came from. `rows_used` is filled once the task has selected its rows."""
+
+    data: object
+    provenance: dict = field(default_factory=dict)
+
+
+def shared_data_dir() -> Path:
+    """$FAIRALIGN_SHARED_DATA, else ../shared/data beside the checkout (as tests/conftest.py)."""
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    return Path(os.environ.get(SHARED_DATA_ENV, default)).resolve()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_path(path: str | os.PathLike) -> str:
+    """sha256 of a file, or of a folder: over the sorted relative paths and contents of its files."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(file.relative_to(path)).encode() + b"\0" + sha256_file(file).encode() + b"\n")
+    return h.hexdigest()
+
+
+def local_provenance(path: str | os.PathLike) -> dict:
+    path = Path(path).resolve()
+    return {"source": str(path), "path": str(path), "sha256": sha256_path(path), "hub_id": None, "revision": None}
+
+
+def hub_provenance(hub_id: str, revision: str | None) -> dict:
+    return {"source": hub_id, "path": None, "sha256": None, "hub_id": hub_id, "revision": revision}
+
+
+# ------------------------------------------------------------------------------------------------ toxicity
+def toxicity_prompts(settings, task) -> Source:
+    """Prompts for the toxicity task: settings.prompts ('demo', a file, a Hub id) or the task's dataset."""
+    from fairalign.eval.toxicity.data import load_prompts
+
+    source = settings.prompts or task.dataset.path
+    source = str(DEMO_PROMPTS) if source == "demo" else source
+    is_task_dataset = source == task.dataset.path
+    kwargs = dict(challenging_only=settings.challenging_only or (is_task_dataset and task.dataset.challenging_only),
+                  limit=settings.limit, shuffle_seed=settings.shuffle_seed)
+    if is_task_dataset:
+        kwargs.update(split=task.dataset.split, revision=task.dataset.revision, prompt_field=task.dataset.prompt_field)
+    local = Path(source).exists()
+    if not local and source.endswith((".jsonl", ".json", ".txt")):
+        raise MissingData("toxicity", f"prompts file {source} does not exist",
+                          "Pass --prompts PATH (JSONL with a `prompt` field), or --prompts demo for the bundled demo prompts.")
+    try:
+        prompts = load_prompts(source, **kwargs)
+    except OSError as err:  # the Hub is unreachable and the dataset is not cached
+        raise MissingData("toxicity", f"could not load {source!r} ({str(err).splitlines()[0]})",
+                          f"Run once where the Hub is reachable (it is then cached), or download {task.dataset.path}'s "
+                          "prompts.jsonl and pass --prompts /path/to/prompts.jsonl; --prompts demo runs the bundled "
+                          "demo prompts (not comparable with RealToxicityPrompts).") from err
+    if not prompts:
+        raise ValueError(f"toxicity: no prompts left in {source} after filtering; check prompts / challenging_only / limit")
+    prov = local_provenance(source) if local else hub_provenance(source, kwargs.get("revision"))
+    prov["rows_used"] = len(prompts)
+    return Source(prompts, prov)
+
+
+# ---------------------------------------------------------------------------------------------- occupation
+def _bls_candidates() -> list[Path]:
+    from fairalign.eval.occupation.bls import default_cache_dir
+
+    return [shared_data_dir() / "bls" / f"cpsaat11_{BLS_YEAR}_official_format.xlsx",
+            Path(default_cache_dir()) / f"cpsaat11_{BLS_YEAR}.xlsx"]
+
+
+def bls_table(setting) -> Source:
+    """BLS Table 11 from a path or a year (cache / bls.gov), else the first documented place that has it."""
+    from fairalign.eval.occupation.bls import load_bls_table
+
+    how_to = (f"Download https://www.bls.gov/cps/aa{BLS_YEAR}/cpsaat11.xlsx in a browser and pass --bls PATH, "
+              f"or put it at {_bls_candidates()[1]}, or set {SHARED_DATA_ENV} to a folder with bls/{_bls_candidates()[0].name}.")
+    if setting is None:
+        found = next((p for p in _bls_candidates() if p.is_file()), None)
+        if found is None:
+            raise MissingData("occupation", f"no BLS table given and none at {', '.join(map(str, _bls_candidates()))}", how_to)
+        setting = found
+    is_year = isinstance(setting, int) or (isinstance(setting, str) and setting.isdigit())
+    if not is_year and not Path(setting).is_file():
+        raise MissingData("occupation", f"BLS table file {setting} does not exist", how_to)
+    try:
+        table = load_bls_table(setting)
+    except ValueError as err:
+        if is_year:  # offline and not in the download cache
+            raise MissingData("occupation", str(err).split(". ")[0], how_to) from err
+        raise
+    return Source(table, local_provenance(table.source))
+
+
+# --------------------------------------------------------------------------------------------------- bbnli
+def _bbnli_candidates() -> list[Path]:
+    base = shared_data_dir() / "bbnli"
+    return [base / "bbnli_expanded.csv", base / "templates"]
+
+
+def bbnli_dataset(settings, seed: int = 0) -> Source:
+    """BBNLI from settings.data (folder, CSV, Hub id), else the shared data, else the Hub cache; then
+    settings.max_premises_per_subtopic, then settings.max_rows (a seeded random subset, in the original order)."""
+    from fairalign.eval.bbnli.data import HUB_ID, BBNLIDataset, load_bbnli
+
+    how_to = (f"Clone https://github.com/feyzaakyurek/bbnli and pass --bbnli-data <clone>/data/bbnli (the template "
+              f"folder), or pass the expanded CSV, or set {SHARED_DATA_ENV} to a folder with bbnli/bbnli_expanded.csv, "
+              f"or run once online so the Hub dataset {HUB_ID} is cached.")
+    source = settings.data
+    if source is None:
+        source = next((str(p) for p in _bbnli_candidates() if p.exists()), HUB_ID)
+    local = Path(source).exists()
+    try:
+        data = load_bbnli(source, drop_duplicate_pairs=settings.drop_duplicate_pairs)
+    except (FileNotFoundError, RuntimeError, OSError) as err:
+        raise MissingData("bbnli", f"could not load {source!r} ({str(err).splitlines()[0]})", how_to) from err
+    if settings.max_premises_per_subtopic:
+        data = data.subsample(settings.max_premises_per_subtopic)
+    if settings.max_rows and settings.max_rows < len(data):
+        keep = set(random.Random(seed).sample(range(len(data)), settings.max_rows))
+        data = BBNLIDataset([ex for i, ex in enumerate(data) if i in keep], data.source,
+                            data.notes + [f"quick run: a random {settings.max_rows} of {len(data)} rows (seed {seed}); "
+                                          "premises are partly represented"])
+    prov = local_provenance(source) if local else hub_provenance(source, None)
+    prov["rows_used"] = len(data)
+    return Source(data, prov)

@@ -1,0 +1,104 @@
+"""`fairalign eval suite`: toxicity, occupational bias and BBNLI for one or several systems, one report.
+
+    fairalign eval suite --model smollm2 --out runs/suite
+    fairalign eval suite --model smollm2 --adapter outputs/demo/rdpo-adapter --tasks toxicity,bbnli --out runs/tuned
+    fairalign eval suite --config configs/suites/demo_smollm2.yaml --out runs/demo
+    fairalign eval suite --out runs/cmp --prompts demo \\
+        --system name=base,model=smollm2 \\
+        --system name=tuned,model=smollm2,adapter=outputs/demo/rdpo-adapter \\
+        --system name=uddia,model=smollm2,uddia=demo,uddia_lr=0.01,uddia_trigger_threshold=0.5,uddia_redo_ppl_threshold=none
+    fairalign eval suite --config configs/suites/default.yaml --set toxicity.limit=200 --set occupation.max_occupations=50
+
+Precedence: the YAML (--config), then --set key=value, then the dedicated flags. --system (repeatable) or
+--model/--adapter/--uddia replace the YAML's systems; the first system is the baseline of the differences.
+Rerunning with the same --out resumes: finished (system, task) results are reused. A task whose data is
+missing is skipped with instructions; the others run. Writes results.json, report.html, report.md and plots/.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help="suite YAML (configs/suites/*.yaml)")
+    p.add_argument("--out", default=None, help="output directory (rerun with the same one to resume)")
+    p.add_argument("--tasks", default=None, help="comma-separated subset of toxicity,occupation,bbnli")
+    s = p.add_argument_group("one system (instead of the YAML's systems)")
+    s.add_argument("--model", default=None, help="Hub id, local directory or 'smollm2' (embedded)")
+    s.add_argument("--adapter", default=None, help="PEFT adapter directory")
+    s.add_argument("--uddia", default=None, help="UDDIA head file, 'demo' or 'debias-only'")
+    s.add_argument("--name", default=None, help="the system's name (default: 'model', or 'uddia'/'tuned' by its parts)")
+    p.add_argument("--system", action="append", default=None, metavar="SPEC",
+                   help="repeatable: name=N,model=M[,adapter=A][,uddia=H][,uddia_<field>=V]; the first is the baseline")
+    d = p.add_argument_group("data (default: the documented places, see docs/suite.md)")
+    d.add_argument("--prompts", default=None, help="toxicity prompts: .jsonl/.txt, Hub id, or 'demo'")
+    d.add_argument("--bls", default=None, help="BLS Table 11: cpsaat11 .xlsx/.csv path or a year")
+    d.add_argument("--bbnli-data", default=None, help="BBNLI template folder, expanded CSV or Hub id")
+    p.add_argument("--scorer", default=None, help="toxicity scorer: auto | hf-classifier | perspective | profanity | a classifier")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="repeatable: any config key, dotted for sections, e.g. toxicity.limit=20")
+    p.add_argument("--seed", type=int, default=None, help="generation and bootstrap seed")
+    p.add_argument("--num-resamples", type=int, default=None, help="bootstrap resamples per CI")
+    p.add_argument("--batch-size", type=int, default=None, help="prompts per model call")
+    p.add_argument("--device", default=None, help="cpu | cuda")
+    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _single_system(args) -> dict:
+    name = args.name or ("uddia" if args.uddia else "tuned" if args.adapter else "model")
+    return {"name": name, "model": args.model, "adapter": args.adapter, "uddia": args.uddia}
+
+
+def build_config(args):
+    """The SuiteConfig the arguments describe (YAML < --set < dedicated flags)."""
+    from fairalign.eval.suite.config import load_config, parse_system
+
+    if args.system and (args.model or args.adapter or args.uddia):
+        raise ValueError("use either --system (repeatable) or --model/--adapter/--uddia, not both")
+    if (args.adapter or args.uddia) and not args.model:
+        raise ValueError("--adapter/--uddia need --model (the base model)")
+    overrides = list(args.set)
+    flags = {"toxicity.prompts": args.prompts, "occupation.bls": args.bls, "bbnli.data": args.bbnli_data,
+             "toxicity.scorer": args.scorer}
+    overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
+    fields = {"out": args.out, "seed": args.seed, "num_resamples": args.num_resamples, "batch_size": args.batch_size,
+              "device": args.device, "dtype": args.dtype}
+    if args.tasks:
+        fields["tasks"] = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if args.system:
+        fields["systems"] = [parse_system(text) for text in args.system]
+    elif args.model:
+        fields["systems"] = [_single_system(args)]
+    return load_config(args.config, overrides, **fields)
+
+
+def main(args: argparse.Namespace) -> int:
+    from fairalign.eval.suite import run_suite
+    from fairalign.eval.suite.systems import check_files
+
+    try:
+        config = build_config(args)
+        for spec in config.systems:
+            check_files(spec)
+    except ValueError as err:
+        print(f"fairalign eval suite: {err}", file=sys.stderr)
+        return 2
+    results = run_suite(config, progress=not args.no_progress)
+    finished = [(s["name"], t) for s in results["systems"] for t, e in s["tasks"].items() if e["status"] == "ok"]
+    out = results["out_dir"]
+    for s in results["systems"]:
+        states = ", ".join(f"{t} {e['status']}{' (reused)' if e.get('reused') else ''}" for t, e in s["tasks"].items())
+        print(f"[suite] {s['name']}: {states}")
+    print(f"[suite] wrote {out}/results.json, {out}/report.html and {out}/report.md")
+    if not finished:
+        print("[suite] no task finished for any system (see the skip reasons above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(make_parser().parse_args()))
