@@ -9,6 +9,7 @@ with a `generate()` like `model.generate` and a `.tokenizer` (e.g. `UDDIAGenerat
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -121,33 +122,46 @@ class HFLM(LM):
 
     @torch.no_grad()
     def loglikelihood(self, requests):
-        """Exact summed log-probs of each continuation's tokens given its context (batched, right-padded)."""
-        results: list[float] = []
+        """Exact summed log-probs of each continuation's tokens given its context.
+
+        Requests are batched in length order (little padding) and left-padded, so every continuation ends at
+        the last position: the LM head then runs only on the last positions (`logits_to_keep`), not on every
+        token x the whole vocabulary."""
         model = self.scoring_model
-        for start in range(0, len(requests), self.batch_size):
-            chunk = requests[start : start + self.batch_size]
-            ids, spans = [], []
-            for context, continuation in chunk:
-                ctx = self.tokenizer(self.format(context), add_special_tokens=not self.use_chat_template)["input_ids"]
-                full = self.tokenizer(self.format(context) + continuation, add_special_tokens=not self.use_chat_template)["input_ids"]
-                # Tokenise context and continuation together (merges across the boundary count once)
-                # and score the tokens after the longest common prefix with the context alone.
-                k = 0
-                while k < min(len(ctx), len(full)) and ctx[k] == full[k]:
-                    k += 1
-                if k == len(full):
-                    raise ValueError(f"empty continuation after context {context!r}")
-                ids.append(full)
-                spans.append((max(k, 1), len(full)))
-            width = max(len(x) for x in ids)
-            pad = self.tokenizer.pad_token_id
-            input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=self.device)
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=self.device)
-            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
-            logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-            for row, (a, b) in enumerate(spans):
-                results.append(float(logps[row, a - 1 : b - 1].sum()))
+        encoded = [self._encode_request(context, continuation) for context, continuation in requests]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT passes kwargs through
+        can_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
+        pad = self.tokenizer.pad_token_id
+        results = [0.0] * len(requests)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encoded[i][0]) for i in rows)
+            keep = max(encoded[i][1] for i in rows) + 1  # positions predicting the continuations, + the last
+            input_ids = torch.tensor([[pad] * (width - len(encoded[i][0])) + encoded[i][0] for i in rows], device=self.device)
+            mask = torch.tensor([[0] * (width - len(encoded[i][0])) + [1] * len(encoded[i][0]) for i in rows], device=self.device)
+            kwargs = {"logits_to_keep": keep} if can_keep else {}
+            out = model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), **kwargs)
+            logits = out.logits[:, -keep:-1].float()  # (B, keep-1, V): predicts tokens width-keep+1 .. width-1
+            logps = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, width - keep + 1 :, None]).squeeze(-1)
+            for row, i in enumerate(rows):
+                results[i] = float(logps[row, keep - 1 - encoded[i][1] :].sum())
         return results
+
+    def _encode_request(self, context: str, continuation: str) -> tuple[list[int], int]:
+        """Token ids of context + continuation, and how many trailing tokens are the continuation's.
+
+        Context and continuation are tokenised together (merges across the boundary count once); the tokens
+        after the longest common prefix with the context alone are the continuation's."""
+        special = not self.use_chat_template
+        ctx = self.tokenizer(self.format(context), add_special_tokens=special)["input_ids"]
+        full = self.tokenizer(self.format(context) + continuation, add_special_tokens=special)["input_ids"]
+        k = 0
+        while k < min(len(ctx), len(full)) and ctx[k] == full[k]:
+            k += 1
+        if k == len(full):
+            raise ValueError(f"empty continuation after context {context!r}")
+        return full, len(full) - max(k, 1)  # the first token has no prediction
 
 
 def as_lm(obj, tokenizer=None, **kwargs) -> LM:

