@@ -24,3 +24,5 @@ step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode full --m
 step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --out "$OUT/trainers_lora.json"
 # where the time goes (profiled runs are slower: not for the ratios)
 step timeout 120 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --variants trl,ours --steps 3 --profile
+# CUDA paths of decoding and the suite (tiny models; the render test skips without chromium)
+step timeout 150 python3 -m pytest -q -p no:cacheprovider -x tests/decoding tests/eval_suite tests/test_lm.py -k "not smollm2"
