@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import os
 import platform
@@ -21,12 +20,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def collect() -> dict:
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    from fairalign.align.provenance import package_versions
+
+    versions = package_versions(PACKAGES)
     info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
             "packages": versions,
             # secrets are reported as set / unset only

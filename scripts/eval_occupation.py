@@ -73,18 +73,6 @@ def main(args) -> int:
 
 def _provenance() -> tuple[dict, str | None]:
     """Library versions and the git hash, for the report."""
-    import importlib.metadata as md
-    import subprocess
+    from fairalign.align.provenance import git_state, package_versions
 
-    versions = {}
-    for pkg in ("fairalign", "torch", "transformers", "numpy", "pandas", "openpyxl"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        git = None
-    return versions, git
+    return package_versions(("fairalign", "torch", "transformers", "numpy", "pandas", "openpyxl")), git_state()[0]

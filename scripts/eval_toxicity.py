@@ -74,25 +74,9 @@ def build_scorer(name: str, model: str, label: str, batch_size: int, device: str
 
 def provenance() -> dict:
     """Git hash and library versions, so a number can be traced to the code that produced it."""
-    import datetime
-    import importlib.metadata as md
-    import platform
-    import subprocess
+    from fairalign.align.provenance import environment
 
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    versions = {}
-    for pkg in ("fairalign", "torch", "transformers", "datasets", "numpy", "alt-profanity-check"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return {"git_commit": commit or None, "git_dirty": dirty, "versions": versions, "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return environment(("fairalign", "torch", "transformers", "datasets", "numpy", "alt-profanity-check"))
 
 
 def _write_jsonl(path: Path, rows) -> None:

@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,19 +153,9 @@ def build_trainer(script_args, config):
 
 
 def _provenance(script_args, config, world_size: int) -> dict:
-    import importlib.metadata as md
+    from fairalign.align.provenance import git_state, package_versions
 
-    versions = {}
-    for pkg in ("fairalign", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        git = None
+    versions, git = package_versions(), git_state()[0]
     return {"script": asdict(script_args), "config": config.to_dict(), "world_size": world_size,
             "versions": versions, "git": git}
 

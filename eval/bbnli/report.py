@@ -4,24 +4,16 @@ from __future__ import annotations
 import json
 import math
 import platform
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
 def environment() -> dict:
     """Library versions and the git commit of this checkout (None outside a git checkout)."""
-    import numpy
-    import torch
-    import transformers
+    from fairalign.align.provenance import git_state, package_versions
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "numpy": numpy.__version__, "git_commit": commit}
+    versions = package_versions(("torch", "transformers", "numpy"))
+    return {"python": platform.python_version(), **versions, "git_commit": git_state()[0]}
 
 
 def fmt(est: dict | None) -> str:
