@@ -164,7 +164,7 @@ def main(args) -> int:
     unknown = skip - {"train", "generate", "suite"}
     if unknown:
         raise SystemExit(f"--skip: unknown stage(s) {sorted(unknown)}; choose from train, generate, suite")
-    stages = [(name, est) for name, est in (("train", 150), ("generate", 60), ("suite", 300)) if name not in skip]
+    stages = [(name, est) for name, est in (("train", 60), ("generate", 40), ("suite", 180)) if name not in skip]
     progress = Progress([est for _, est in stages])
     summary: dict = {}
     adapter = None
