@@ -1,29 +1,40 @@
-"""The parameters UDDIA tunes, held per sequence: additive offsets on module outputs of the upper T layers.
+"""The parameters UDDIA tunes, held per sequence in a transient PEFT adapter on the upper T layers.
 
 UDDIA (Yang et al., ICLR 2023, §3.2) tunes only the *bias terms* of the upper T0 layers (attention and MLP
 projections, LayerNorm β) plus the final LayerNorm β. Tuning a bias b -> b + δ is exactly adding δ to the
-module's output, y = xW + (b + δ) = (xW + b) + δ, so every tuned bias is represented by an offset δ added by a
-forward hook. That gives three properties the official code lacks:
+module's output, y = xW + (b + δ) = (xW + b) + δ, so every tuned bias is represented by an offset δ added to
+the output of its module by a PEFT tuner layer (`OffsetLayer`, injected by the PEFT tuner `OffsetTuner`, a
+`peft.tuners.tuners_utils.BaseTuner`). That gives three properties the official code lacks:
 
-- **Per sequence.** δ has a batch dimension, shape (B, P) for P tuned numbers, so in a batch each sequence owns
-  its parameters and its gradient moves nothing else (Adam is elementwise, so one batched Adam step on (B, P)
-  is B independent Adam steps).
-- **Bit-exact restore for free.** The model's parameters are never written: with the hooks off (or δ = 0) the
-  model computes exactly what it computed before.
+- **Per sequence.** The offsets have a batch dimension, shape (B, P) for P tuned numbers (one tensor for all
+  layers; each `OffsetLayer` adds its columns [start, stop) to its base layer's output), so in a batch each
+  sequence owns its parameters and its gradient moves nothing else (Adam is elementwise, so one batched Adam
+  step on (B, P) is B independent Adam steps). B changes with every adapted sub-batch.
+- **Bit-exact restore.** The model's parameters are never written, and the adapter lives only inside
+  `attached()`: it is injected on entry and unloaded on exit (each `OffsetLayer` replaced by the very module it
+  wrapped), so the module tree and the state dict are exactly as before. With no offsets set (or δ = 0) the
+  adapted model computes exactly what the base model computes.
 - **Any decoder.** Models without biases (Llama, Qwen, Mistral, Gemma: no linear biases, RMSNorm without β)
   get zero-initialised bias-like offsets on every linear and norm output of the upper layers instead
   (`tuned_params="offsets"`), so an untouched adapter is exactly the base model. PEFT-wrapped models (e.g. a
-  LoRA fine-tune) work too: a PEFT tuner layer is treated as one module and its combined output is offset.
+  LoRA fine-tune) work too: the offset adapter is injected into the PeftModel's base model, a LoRA layer is
+  treated as one module (wrapped whole, its combined output offset), and unloading removes only the offset
+  layers, so the LoRA layers and the model's `peft_config` are left as they were.
 
-Why hooks rather than a PEFT tuner: a PEFT adapter holds one parameter set shared by the batch, while UDDIA
-needs (B, P) parameters whose batch size changes with every sub-batch that gets adapted.
+PEFT specifics: the tuner is used directly (`OffsetTuner(model, OffsetConfig(...), "uddia")`, as one would use
+`LoraModel`), not registered with `peft.utils.register_peft_method`, which only accepts names already in the
+closed `PeftType` enum; it is never saved or loaded, so `get_peft_model` / `PeftModel` support is not needed.
+The offsets are not `nn.Parameter`s of the layers: they are per-sequence tensors set for each sub-batch
+(`adapter.offsets = θ`), held in one (B, P) tensor that all layers of the adapter share.
 """
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+from peft.config import PeftConfig
+from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
 NORM_SUFFIXES = ("ln_f", "norm", "final_layernorm", "final_layer_norm", "norm_f")
@@ -113,14 +124,162 @@ def _layer_sites(prefix: str, block: nn.Module, bias_only: bool) -> list[tuple[s
     return found
 
 
+ADAPTER_NAME = "uddia"
+
+
+class OffsetStore:
+    """The (B, P) offsets shared by all layers of one adapter; None = base model."""
+
+    def __init__(self):
+        self.offsets: torch.Tensor | None = None
+        self._cast: tuple | None = None  # (key, offsets in the model's dtype)
+
+    def as_dtype(self, dtype: torch.dtype) -> torch.Tensor:
+        """The offsets in the model's dtype, cast once per pass rather than once per module (θ is updated in
+        place between passes, which bumps its version counter and invalidates the cast)."""
+        key = (id(self.offsets), self.offsets._version, dtype)
+        if self._cast is None or self._cast[0] != key:
+            self._cast = (key, self.offsets.to(dtype))
+        return self._cast[1]
+
+    def clear(self) -> None:
+        self.offsets, self._cast = None, None
+
+
+@dataclass
+class OffsetConfig(PeftConfig):
+    """PEFT config of the UDDIA offset adapter: the exact names of the wrapped modules and the columns of the
+    (B, P) offsets each one adds to its output."""
+
+    target_modules: frozenset = field(default_factory=frozenset)
+    spans: dict = field(default_factory=dict)  # module name -> (start, stop)
+    modules_to_save: None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = "UDDIA_OFFSET"  # not a PeftType member: the tuner is not registered (module docstring)
+
+
+class OffsetLayer(nn.Module, BaseTunerLayer):
+    """PEFT tuner layer: base_layer(x) + offsets[:, start:stop] (broadcast over positions). Zero or no offsets
+    = the base layer, bit for bit. Cannot be merged: the offsets differ per sequence."""
+
+    adapter_layer_names = ()  # no nn.Parameters: the offsets are per-sequence tensors held by the OffsetStore
+    other_param_names = ("uddia_offset_span",)
+
+    def __init__(self, base_layer: nn.Module, adapter_name: str, store: OffsetStore, span: tuple[int, int], name: str):
+        super().__init__()
+        self.base_layer = base_layer
+        self.uddia_offset_span = {adapter_name: span}  # one adapter per layer (one OffsetTuner at a time)
+        self._start, self._stop = span
+        self._store = store
+        self._name = name
+        self._active_adapter = adapter_name
+        self.merged_adapters = []
+
+    def merge(self, safe_merge: bool = False, adapter_names=None) -> None:
+        raise NotImplementedError("UDDIA offsets are per sequence and cannot be merged into the base layer")
+
+    def unmerge(self) -> None:
+        pass
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        output = self.base_layer(x, *args, **kwargs)
+        if self._store.offsets is None or self._disable_adapters:
+            return output  # base model, bit for bit
+        delta = self._store.as_dtype(output.dtype)[:, self._start : self._stop]
+        if delta.shape[0] != output.shape[0]:
+            raise RuntimeError(f"offsets for {delta.shape[0]} sequences, module {self._name} saw {output.shape[0]}")
+        shape = (delta.shape[0],) + (1,) * (output.dim() - 2) + (delta.shape[1],)
+        return output + delta.view(shape)
+
+    def __repr__(self) -> str:
+        return "uddia_offset." + super().__repr__()
+
+
+class OffsetTuner(BaseTuner):
+    """PEFT tuner that wraps the modules named in an `OffsetConfig` in `OffsetLayer`s. Parameters' requires_grad
+    flags are left alone (gradients go to the offsets only), and `unload()` removes exactly the offset layers,
+    restoring the modules they wrapped (LoRA layers of a PeftModel stay) and the model's previous `peft_config`."""
+
+    prefix = "uddia_offset_"
+    tuner_layer_cls = OffsetLayer
+    target_module_mapping: dict = {}
+
+    def __init__(self, model: nn.Module, config: OffsetConfig, adapter_name: str, store: OffsetStore):
+        self.__dict__["_store"] = store  # set before BaseTuner.__init__, which injects the layers
+        # A PeftModel's base model carries its tuner's `peft_config` dict; BaseTuner.__init__ would find it (its
+        # __getattr__ reads through to the model), add this adapter to that dict and warn. Take it off for the
+        # time the offset adapter is attached; unload() puts the same object back.
+        self.__dict__["_had_peft_config"] = "peft_config" in model.__dict__
+        self.__dict__["_saved_peft_config"] = model.__dict__.pop("peft_config", None)
+        try:
+            super().__init__(model, config, adapter_name)
+        except BaseException:
+            self._restore_peft_config()
+            raise
+
+    def _restore_peft_config(self) -> None:
+        self.model.__dict__.pop("peft_config", None)
+        if self._had_peft_config:
+            self.model.__dict__["peft_config"] = self._saved_peft_config
+
+    def _prepare_adapter_config(self, peft_config, model_config):
+        return peft_config
+
+    @staticmethod
+    def _check_target_module_exists(peft_config, key):
+        return key in peft_config.target_modules
+
+    def _create_and_replace(self, peft_config, adapter_name, target, target_name, parent, current_key):
+        layer = OffsetLayer(target, adapter_name, self._store, peft_config.spans[current_key], current_key)
+        setattr(parent, target_name, layer)
+
+    def _mark_only_adapters_as_trainable(self, model: nn.Module) -> None:
+        pass  # the caller freezes the base parameters for the call; nothing here to train but the offsets
+
+    def _cast_adapter_dtype(self, adapter_name: str, autocast_adapter_dtype: bool = True) -> None:
+        pass  # no adapter weights: the offsets are cast to the output dtype in the forward
+
+    def set_adapter(self, adapter_name, inference_mode: bool = False) -> None:
+        for module in self.model.modules():  # only our layers (BaseTuner's would also touch auxiliary wrappers)
+            if isinstance(module, OffsetLayer):
+                module.set_adapter(adapter_name, inference_mode=inference_mode)
+        self.active_adapter = adapter_name
+
+    def _unload_and_optionally_merge(self, merge=True, progressbar=False, safe_merge=False, adapter_names=None):
+        if merge:
+            raise NotImplementedError("UDDIA offsets are per sequence and cannot be merged")
+        wrapped = [(name, m) for name, m in self.model.named_modules() if isinstance(m, OffsetLayer)]
+        for name, layer in wrapped:
+            parent_name, _, child = name.rpartition(".")
+            setattr(self.model.get_submodule(parent_name), child, layer.base_layer)
+        self._restore_peft_config()
+        return self.model
+
+
+def _inner_model(model: nn.Module) -> tuple[str, nn.Module]:
+    """(name, module) of the model the offset adapter is injected into: a PeftModel's base model (so the
+    PeftModel's own adapters and config are not touched), else the model itself."""
+    from peft import PeftMixedModel, PeftModel
+
+    if isinstance(model, (PeftModel, PeftMixedModel)):
+        inner = model.get_base_model()
+        for name, module in model.named_modules():
+            if module is inner:
+                return name, inner
+    return "", model
+
+
 class OffsetAdapter:
-    """Per-sequence additive offsets on the outputs of the tuned modules of the upper T layers.
+    """Per-sequence additive offsets on the outputs of the tuned modules of the upper T layers, held in a
+    transient PEFT adapter (`OffsetTuner`).
 
     adapter = OffsetAdapter(model, tuned_params="auto")
-    with adapter.attached(num_tuned_layers=15) as num_params:   # hooks on; offsets None = base model
+    with adapter.attached(num_tuned_layers=15) as num_params:   # adapter injected; offsets None = base model
         adapter.offsets = torch.zeros(batch, num_params, requires_grad=True)
         model(...)                                               # outputs shifted by the offsets
-    # hooks removed; the model's parameters were never touched
+    # adapter unloaded: the module tree is the original one, the model's parameters were never touched
     """
 
     def __init__(self, model: nn.Module, tuned_params: str = "auto"):
@@ -143,9 +302,17 @@ class OffsetAdapter:
                 "use tuned_params='offsets' (or 'auto')"
             )
         self.sites: list[Site] = []
-        self.offsets: torch.Tensor | None = None  # (B, P) when active; None = base model
-        self._handles: list = []
-        self._cast: tuple | None = None  # (key, offsets in the model's dtype)
+        self.store = OffsetStore()
+        self.tuner: OffsetTuner | None = None
+
+    @property
+    def offsets(self) -> torch.Tensor | None:
+        """(B, P) when set; None = base model. Set it for each (sub-)batch: row i adapts sequence i."""
+        return self.store.offsets
+
+    @offsets.setter
+    def offsets(self, value: torch.Tensor | None) -> None:
+        self.store.offsets, self.store._cast = value, None
 
     @property
     def num_layers(self) -> int:
@@ -160,44 +327,39 @@ class OffsetAdapter:
                 chosen.append((self.final_norm[0], self.final_norm[1], dim))
         return chosen
 
-    def _offsets_as(self, dtype: torch.dtype) -> torch.Tensor:
-        """The offsets in the model's dtype, cast once per pass rather than once per module (θ is updated in
-        place between passes, which bumps its version counter and invalidates the cast)."""
-        key = (id(self.offsets), self.offsets._version, dtype)
-        if self._cast is None or self._cast[0] != key:
-            self._cast = (key, self.offsets.to(dtype))
-        return self._cast[1]
-
-    def _hook(self, site: Site):
-        def add_offset(module, args, output):
-            if self.offsets is None:
-                return None  # base model, bit for bit
-            delta = self._offsets_as(output.dtype)[:, site.start : site.stop]
-            if delta.shape[0] != output.shape[0]:
-                raise RuntimeError(f"offsets for {delta.shape[0]} sequences, module {site.name} saw {output.shape[0]}")
-            shape = (delta.shape[0],) + (1,) * (output.dim() - 2) + (delta.shape[1],)
-            return output + delta.view(shape)
-
-        return add_offset
+    def module(self, name: str) -> nn.Module:
+        """The module now at `name` in the model (the `OffsetLayer` wrapping the original while attached)."""
+        return self.model.get_submodule(name)
 
     @contextlib.contextmanager
     def attached(self, num_tuned_layers: int):
-        """Hooks on the tuned modules for the duration of the block; yields P, the tuned numbers per sequence."""
+        """The offset adapter injected for the duration of the block; yields P, the tuned numbers per sequence."""
         if not 1 <= num_tuned_layers <= self.num_layers:
             raise ValueError(f"num_tuned_layers={num_tuned_layers} must be in [1, {self.num_layers}]")
-        if self._handles:
+        if self.tuner is not None:
             raise RuntimeError("OffsetAdapter is already attached")
-        start, self.sites = 0, []
+        prefix, inner = _inner_model(self.model)
+        start, self.sites, spans = 0, [], {}
         for name, module, dim in self.select(num_tuned_layers):
             self.sites.append(Site(name, module, start, start + dim))
+            spans[name[len(prefix) + 1 :] if prefix else name] = (start, start + dim)
             start += dim
+        config = OffsetConfig(target_modules=frozenset(spans), spans=spans, inference_mode=True)
+        self.store.clear()
         try:
-            self._handles = [s.module.register_forward_hook(self._hook(s)) for s in self.sites]
+            if spans:  # PEFT refuses an adapter that targets nothing
+                self.tuner = OffsetTuner(inner, config, ADAPTER_NAME, self.store)
             yield start
         finally:
-            for handle in self._handles:
-                handle.remove()
-            self._handles, self.sites, self.offsets, self._cast = [], [], None, None
+            if self.tuner is not None:
+                self.tuner.unload()
+            else:  # no targets, or injection failed part-way: put back whatever was wrapped
+                for name, module in list(inner.named_modules()):
+                    if isinstance(module, OffsetLayer):
+                        parent, _, child = name.rpartition(".")
+                        setattr(inner.get_submodule(parent), child, module.base_layer)
+            self.tuner, self.sites = None, []
+            self.store.clear()
 
 
 @torch.no_grad()

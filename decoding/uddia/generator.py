@@ -71,7 +71,7 @@ class UDDIAGenerator:
         self.config = config or UDDIAConfig()
         self.attribute_head = attribute_head
         self.adapter = OffsetAdapter(model, self.config.tuned_params)
-        self.runner = ModelRunner(model, self.adapter.final_norm[1] if self.adapter.final_norm else None)
+        self.runner = ModelRunner(model, self.adapter.final_norm[0] if self.adapter.final_norm else None)
         self.debias = debias if debias is not None else self._build_debias()
         if attribute_head is None and self.debias is None:
             raise ValueError("UDDIAGenerator needs an attribute_head (detox term), debiasing (debias_weight > 0 and a "
@@ -128,7 +128,7 @@ class UDDIAGenerator:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.adapter.offsets = None  # nothing else to undo: hooks live only inside generate()
+        self.adapter.offsets = None  # nothing else to undo: the offset adapter lives only inside generate()
 
     # ------------------------------------------------------------------ public API
     def __call__(self, text_inputs, return_full_text: bool = True, use_chat_template: bool = False, **generate_kwargs):

@@ -30,11 +30,13 @@ class ModelRunner:
     """Calls a causal LM the way `generate` does: explicit positions, the cache, logits of the last position only.
 
     Final hidden states: inside `capturing()`, a forward hook on the final norm records its output (what
-    `outputs.hidden_states[-1]` holds) instead of asking the model for every layer's hidden states."""
+    `outputs.hidden_states[-1]` holds) instead of asking the model for every layer's hidden states. The norm is
+    given by name and looked up on entry, so while the offset adapter is attached the hook sits on the PEFT
+    layer that wraps the norm and records its offset output."""
 
-    def __init__(self, model, final_norm: torch.nn.Module | None = None):
+    def __init__(self, model, final_norm: str | None = None):
         self.model = model
-        self.final_norm = final_norm
+        self.final_norm = final_norm  # module name in `model`
         self._captured: torch.Tensor | None = None
         self._capturing = False
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -47,7 +49,7 @@ class ModelRunner:
 
     @contextlib.contextmanager
     def capturing(self):
-        """Record the final norm's output during the block (register after the adapter's hooks, so the
+        """Record the final norm's output during the block (enter after the adapter is attached, so the
         recorded state includes the final norm's offset)."""
         if self.final_norm is None:
             yield
@@ -56,7 +58,7 @@ class ModelRunner:
         def record(module, args, output):
             self._captured = output
 
-        handle = self.final_norm.register_forward_hook(record)
+        handle = self.model.get_submodule(self.final_norm).register_forward_hook(record)
         self._capturing = True
         try:
             yield

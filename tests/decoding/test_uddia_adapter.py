@@ -1,5 +1,6 @@
 """OffsetAdapter: the tuned set (hand-counted), offsets == bias tuning, zero offsets == base model bit for bit,
-per-row independence, hooks removed afterwards; adam_step == torch.optim.Adam."""
+per-row independence, the PEFT adapter unloaded afterwards (module tree object for object, LoRA PeftModels
+included); adam_step == torch.optim.Adam."""
 import pytest
 import torch
 
@@ -70,8 +71,31 @@ def test_zero_offsets_are_the_base_model_and_rows_are_independent(model_name, re
             moved = model(ids).logits
         assert torch.equal(moved[0], base[0]) and torch.equal(moved[2], base[2])
         assert not torch.allclose(moved[1], base[1])
-        assert not [h for m in model.modules() for h in m._forward_hooks.values() if h.__name__ == "add_offset"]
         assert torch.equal(model(ids).logits, base)
+
+
+@pytest.mark.parametrize("model_name", ["tiny_gpt2", "tiny_llama"])
+def test_adapter_is_a_peft_tuner_injected_and_unloaded(model_name, request):
+    """While attached, every tuned module is wrapped in a PEFT tuner layer (OffsetLayer); on exit, normal or by an
+    exception, the module tree is the original one, object for object, and no peft_config is left behind."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from fairalign.decoding.uddia.adapter import OffsetLayer
+
+    model = request.getfixturevalue(model_name)
+    before = list(model.named_modules())
+    adapter = OffsetAdapter(model, "auto")
+    with adapter.attached(2):
+        for site in adapter.sites:
+            layer = model.get_submodule(site.name)
+            assert isinstance(layer, OffsetLayer) and isinstance(layer, BaseTunerLayer)
+            assert layer.base_layer is site.module
+    with pytest.raises(RuntimeError, match="boom"), adapter.attached(1):
+        raise RuntimeError("boom")
+    after = list(model.named_modules())
+    assert [n for n, _ in after] == [n for n, _ in before]
+    assert all(m is m0 for (_, m), (_, m0) in zip(after, before))
+    assert "peft_config" not in model.__dict__ and adapter.offsets is None
 
 
 def test_lora_wrapped_model_is_one_site(tiny_llama):
@@ -82,8 +106,16 @@ def test_lora_wrapped_model_is_one_site(tiny_llama):
     names = [name for name, _, _ in adapter.select(1)]
     assert not any("lora_" in n or n.endswith("base_layer") for n in names)
     assert any(n.endswith("self_attn.q_proj") for n in names)
+    configs, before = peft_model.peft_config, list(peft_model.named_modules())
     with adapter.attached(1) as p:
         assert p == 32 + 16 + 16 + 32 + 64 + 64 + 32 + 32 + 32 + 32
+        q_proj = next(s for s in adapter.sites if s.name.endswith("self_attn.q_proj"))
+        assert peft_model.get_submodule(q_proj.name).base_layer is q_proj.module  # the LoRA layer, whole
+        assert list(peft_model.peft_config) == ["default"]
+    after = list(peft_model.named_modules())
+    assert [n for n, _ in after] == [n for n, _ in before] and all(m is m0 for (_, m), (_, m0) in zip(after, before))
+    assert peft_model.peft_config is configs and list(configs) == ["default"]
+    assert peft_model.get_base_model().peft_config is configs
 
 
 def test_adam_step_matches_torch_adam():
@@ -115,7 +147,7 @@ def test_captured_final_hidden_state_is_hidden_states_last(model_name, request):
     ids = _ids(2)
     pos = torch.arange(ids.shape[1]).expand_as(ids)
     adapter = OffsetAdapter(model, "auto")
-    runner = ModelRunner(model, adapter.final_norm[1])
+    runner = ModelRunner(model, adapter.final_norm[0])
     with torch.no_grad(), adapter.attached(2) as p:
         adapter.offsets = torch.randn(2, p, generator=torch.Generator().manual_seed(0)) * 0.1
         ref = model(ids, output_hidden_states=True)

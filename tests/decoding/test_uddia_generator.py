@@ -13,15 +13,23 @@ def _enc(tokenizer, prompts):
 
 
 def _snapshot(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "modules": [(name, module) for name, module in model.named_modules()]}
 
 
 def _assert_untouched(model, snapshot):
+    from fairalign.decoding.uddia.adapter import OffsetLayer
+
     state = model.state_dict()
-    assert state.keys() == snapshot.keys()
+    assert state.keys() == snapshot["state"].keys()
     for k, v in state.items():
-        assert torch.equal(v, snapshot[k]), k
-    assert not [h for m in model.modules() for h in m._forward_hooks.values() if h.__name__ == "add_offset"]
+        assert torch.equal(v, snapshot["state"][k]), k
+    # the module tree is the original one, object for object (the offset adapter is unloaded)
+    modules = list(model.named_modules())
+    assert [n for n, _ in modules] == [n for n, _ in snapshot["modules"]]
+    assert all(m is m0 for (_, m), (_, m0) in zip(modules, snapshot["modules"]))
+    assert not any(isinstance(m, OffsetLayer) for m in model.modules())
+    assert not any(m._forward_hooks for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())  # flags restored
     assert all(p.grad is None for p in model.parameters())
 
@@ -246,3 +254,31 @@ def test_trigger_pooling_and_threshold(tiny_llama, left_tokenizer, head, prompts
                            attribute_head=head).generate(**enc, **kwargs)
     assert torch.equal(always.adapted_steps, always.generated_tokens)  # p(unwanted) > 0 always
     assert torch.equal(always.sequences, every.sequences)
+
+
+def test_lora_peft_model_generates_and_is_left_as_it_was(tiny_llama, left_tokenizer, head, prompts):
+    """Nested PEFT: the offset adapter goes into a LoRA PeftModel's base model and comes out again, leaving the
+    LoRA layers, the PeftModel's adapters/config and every weight as they were."""
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(tiny_llama, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    with torch.no_grad():  # a LoRA that does something (lora_B starts at zero)
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))) * 0.5)
+    peft_model.eval()
+    for p in peft_model.parameters():  # get_peft_model froze the base weights; _assert_untouched wants all on
+        p.requires_grad_(True)
+    configs = peft_model.peft_config
+    snapshot = _snapshot(peft_model)
+    enc = _enc(left_tokenizer, prompts)
+    kwargs = dict(max_new_tokens=8, do_sample=False, pad_token_id=left_tokenizer.pad_token_id)
+    plain = peft_model.generate(**enc, **kwargs)
+    gen = UDDIAGenerator(peft_model, left_tokenizer, UDDIAConfig(lr=0.0, redo_ppl_threshold=None), attribute_head=head)
+    assert torch.equal(gen.generate(**enc, **kwargs), plain)  # lr = 0 through LoRA + offsets: bit for bit
+    gen = UDDIAGenerator(peft_model, left_tokenizer, UDDIAConfig(lr=0.3, redo_ppl_threshold=None), attribute_head=head)
+    assert not torch.equal(gen.generate(**enc, **kwargs), plain)
+    _assert_untouched(peft_model, snapshot)
+    assert peft_model.peft_config is configs and list(configs) == ["default"]
+    assert peft_model.get_base_model().peft_config is configs
+    assert torch.equal(peft_model.generate(**enc, **kwargs), plain)
