@@ -124,28 +124,42 @@ class HFLM(LM):
     def loglikelihood(self, requests):
         """Exact summed log-probs of each continuation's tokens given its context.
 
-        Requests are batched in length order (little padding) and left-padded, so every continuation ends at
-        the last position: the LM head then runs only on the last positions (`logits_to_keep`), not on every
-        token x the whole vocabulary."""
+        Each request needs the logits at the positions before its continuation tokens, i.e. the forward of
+        its tokens without the last one; requests with the same such prefix (e.g. " yes" / " no" / " maybe"
+        after one premise) share one row. Rows are batched in length order (little padding) and left-padded,
+        so the needed positions are the last ones: the LM head runs only there (`logits_to_keep`), not on
+        every token x the whole vocabulary."""
         model = self.scoring_model
         encoded = [self._encode_request(context, continuation) for context, continuation in requests]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        row_of: dict[tuple, int] = {}
+        rows, keep_of, requests_of = [], [], []  # per row: prefix ids, positions needed, request indices
+        for i, (full, n) in enumerate(encoded):
+            r = row_of.setdefault(tuple(full[:-1]), len(rows))
+            if r == len(rows):
+                rows.append(full[:-1])
+                keep_of.append(0)
+                requests_of.append([])
+            keep_of[r] = max(keep_of[r], n)
+            requests_of[r].append(i)
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
         base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT passes kwargs through
         can_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
         pad = self.tokenizer.pad_token_id
         results = [0.0] * len(requests)
         for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = max(len(encoded[i][0]) for i in rows)
-            keep = max(encoded[i][1] for i in rows) + 1  # positions predicting the continuations, + the last
-            input_ids = torch.tensor([[pad] * (width - len(encoded[i][0])) + encoded[i][0] for i in rows], device=self.device)
-            mask = torch.tensor([[0] * (width - len(encoded[i][0])) + [1] * len(encoded[i][0]) for i in rows], device=self.device)
+            batch = order[start : start + self.batch_size]
+            width = max(len(rows[r]) for r in batch)
+            keep = max(keep_of[r] for r in batch)
+            input_ids = torch.tensor([[pad] * (width - len(rows[r])) + rows[r] for r in batch], device=self.device)
+            mask = torch.tensor([[0] * (width - len(rows[r])) + [1] * len(rows[r]) for r in batch], device=self.device)
             kwargs = {"logits_to_keep": keep} if can_keep else {}
             out = model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), **kwargs)
-            logits = out.logits[:, -keep:-1].float()  # (B, keep-1, V): predicts tokens width-keep+1 .. width-1
-            logps = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, width - keep + 1 :, None]).squeeze(-1)
-            for row, i in enumerate(rows):
-                results[i] = float(logps[row, keep - 1 - encoded[i][1] :].sum())
+            logps = torch.log_softmax(out.logits[:, -keep:].float(), dim=-1)  # (B, keep, V): predicts the next tokens
+            for b, r in enumerate(batch):
+                for i in requests_of[r]:
+                    full, n = encoded[i]
+                    targets = torch.tensor(full[-n:], device=logps.device)
+                    results[i] = float(logps[b, keep - n :].gather(-1, targets[:, None]).sum())
         return results
 
     def _encode_request(self, context: str, continuation: str) -> tuple[list[int], int]:

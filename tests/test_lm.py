@@ -7,7 +7,8 @@ from fairalign.eval.lm import HFLM
 
 REQUESTS = [("The nurse said", " that she"), ("A", " very long continuation with many words in it"),
             ("Question: is it true? Answer:", " yes"), ("Question: is it true? Answer:", " no"),
-            ("x", "y"), ("Some context that is much longer than the others, to force padding", " ok")]
+            ("x", "y"), ("Some context that is much longer than the others, to force padding", " ok"),
+            ("Answer:", "a"), ("Answer:", "b"), ("Answer:", "ab")]  # shared prefixes, one- and two-token answers
 
 
 def _reference(model, tokenizer, context, continuation):
@@ -46,3 +47,14 @@ def test_empty_continuation_is_an_error():
     tokenizer = tiny_tokenizer()
     with pytest.raises(ValueError, match="empty continuation"):
         HFLM(tiny_llama(vocab_size=len(tokenizer)), tokenizer).loglikelihood([("abc", "")])
+
+
+def test_requests_with_the_same_prefix_share_one_forward():
+    tokenizer = tiny_tokenizer()
+    model = tiny_llama(vocab_size=len(tokenizer)).eval()
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(1))
+    lm = HFLM(model, tokenizer, batch_size=1)
+    got = lm.loglikelihood([("Answer:", "a"), ("Answer:", "b"), ("Answer:", "c")])
+    assert len(calls) == 1  # one row: the prefix "Answer:" predicts each one-token answer
+    assert got == pytest.approx([_reference(model, tokenizer, "Answer:", x) for x in "abc"], rel=1e-4, abs=1e-4)
