@@ -53,6 +53,7 @@ class OccupationEvalConfig:
     holdout: str = field(default="asked", metadata={"help": "asked: facts never about the asked occupation; evaluated: never about any evaluated one"})
     num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI"})
     batch_prompts: int = field(default=64, metadata={"help": "prompts per call to the model (progress granularity)"})
+    progress: bool = field(default=True, metadata={"help": "progress bars (off when a caller shows its own)"})
 
     def __post_init__(self):
         if self.scoring not in SCORINGS:
@@ -124,7 +125,7 @@ def _generate(lm: LM, prompts: list[str], cfg: OccupationEvalConfig, desc: str) 
 
     unique = list(dict.fromkeys(prompts))
     out: dict[str, list[str]] = {}
-    for start in tqdm(range(0, len(unique), cfg.batch_prompts), desc=desc, leave=False):
+    for start in tqdm(range(0, len(unique), cfg.batch_prompts), desc=desc, leave=False, disable=not cfg.progress):
         chunk = unique[start : start + cfg.batch_prompts]
         texts = lm.generate(chunk, num_samples=cfg.num_samples, max_new_tokens=cfg.max_new_tokens, do_sample=cfg.do_sample,
                             top_p=cfg.top_p, temperature=cfg.temperature, seed=cfg.seed + start)
@@ -136,7 +137,7 @@ def _probabilities(lm: LM, prompts: list[str], probes: list[dict], cfg: Occupati
     from tqdm.auto import tqdm
 
     out = []
-    for start in tqdm(range(0, len(prompts), cfg.batch_prompts), desc=desc, leave=False):
+    for start in tqdm(range(0, len(prompts), cfg.batch_prompts), desc=desc, leave=False, disable=not cfg.progress):
         out += category_probabilities(lm, prompts[start : start + cfg.batch_prompts], probes[start : start + cfg.batch_prompts])
     return out
 

@@ -27,14 +27,16 @@ def _eval_config(config):
     s = config.occupation
     names = {f.name for f in fields(OccupationEvalConfig)}
     given = {f.name: getattr(s, f.name) for f in fields(s) if f.name in names and getattr(s, f.name) is not None}
-    return OccupationEvalConfig(**given, seed=config.seed, num_resamples=config.num_resamples)
+    # the suite shows one progress bar of its own
+    return OccupationEvalConfig(**given, seed=config.seed, num_resamples=config.num_resamples, progress=False)
 
 
 def resolve(config) -> dict:
     from fairalign.eval.occupation.templates import load_task
 
     s = config.occupation
-    return {"task_version": load_task()["version"], **asdict(_eval_config(config)), "occupations": s.occupations,
+    settings = {k: v for k, v in asdict(_eval_config(config)).items() if k != "progress"}  # display only
+    return {"task_version": load_task()["version"], **settings, "occupations": s.occupations,
             "templates": s.templates, "use_chat_template": s.use_chat_template, "bls": s.bls}
 
 
