@@ -153,6 +153,8 @@ def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) 
     if SUITE_CONFIG.is_file():
         config = load_config(SUITE_CONFIG, overrides=args.suite_set, systems=systems, out=str(out / "suite"))
     else:  # installed from a wheel, without configs/: the suite's defaults
+        print(f"  {SUITE_CONFIG} not found (installed from a wheel?): the suite's default sizes, which take longer; "
+              "run from a clone of the repository, or shrink them with --suite-set (e.g. toxicity.limit=8)")
         config = load_config(None, overrides=args.suite_set, systems=systems, out=str(out / "suite"))
     results = run_suite(config)
     skipped = results.get("skipped") or {}
