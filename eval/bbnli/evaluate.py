@@ -88,7 +88,9 @@ def _estimate(clusters: list[np.ndarray], formula, boot: dict) -> dict:
     return est.to_dict() | {"n_rows": rows, "n_premises": len(clusters)}
 
 
-def _measures(examples, counts, names, boot) -> dict[str, dict]:
+def measure_estimates(examples, counts, names, boot) -> dict[str, dict]:
+    """Each named measure of `MEASURES` with its premise-cluster bootstrap CI, from per-row counts
+    (`row_counts`); boot = {"num_resamples", "seed", ...}. Public: the `evaluate` module uses it."""
     clusters = _clusters(examples, counts)
     return {name: _estimate(clusters, MEASURES[name].formula, boot) for name in names}
 
@@ -101,12 +103,13 @@ def _accuracy_table(examples, counts, keys: list[str], boot: dict) -> list[dict]
     table = []
     for cell in sorted(cells):
         idx = cells[cell]
-        est = _measures([examples[i] for i in idx], counts[idx], ["accuracy"], boot)["accuracy"]
+        est = measure_estimates([examples[i] for i in idx], counts[idx], ["accuracy"], boot)["accuracy"]
         table.append(dict(zip(keys, cell)) | {"accuracy": est})
     return table
 
 
-def _brittleness(examples, labels, names, boot) -> dict[str, dict] | None:
+def brittleness_estimates(examples, labels, names, boot) -> dict[str, dict] | None:
+    """BBNLI-next brittleness measures with CIs (premise-cluster bootstrap); None without variants."""
     per_group = brittleness_counts(examples, labels)
     if not per_group:
         return None
@@ -164,17 +167,17 @@ def evaluate_nli_bias(predictor, dataset, *, task: str | os.PathLike | dict | No
     counts = row_counts(scored, scored_labels)
 
     names = [m["metric"] for m in task["metric_list"] if m["metric"] in MEASURES]
-    measures = {"all": _measures(scored, counts, names, boot)}
+    measures = {"all": measure_estimates(scored, counts, names, boot)}
     for key in group_by:
         for value in sorted({str(getattr(ex, key)) for ex in scored}):
             idx = [i for i, ex in enumerate(scored) if str(getattr(ex, key)) == value]
-            measures[f"{key}={value}"] = _measures([scored[i] for i in idx], counts[idx], names, boot)
+            measures[f"{key}={value}"] = measure_estimates([scored[i] for i in idx], counts[idx], names, boot)
 
     table_keys = list(task["table_group_by"]) + (["variation"] if data.has_variants else [])
     table = _accuracy_table(scored, counts, table_keys, boot)
 
     b_names = [m["metric"] for m in task["metric_list"] if m["metric"] in BRITTLENESS_MEASURES]
-    brittle = _brittleness(examples, labels, b_names, boot) if b_names else None
+    brittle = brittleness_estimates(examples, labels, b_names, boot) if b_names else None
 
     unparsed = getattr(predictor, "unparsed", None)
     return NLIBiasResult(

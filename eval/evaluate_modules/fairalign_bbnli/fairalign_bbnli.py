@@ -2,7 +2,7 @@
 
 Thin by design: rows are read by the suite's `example_from_row`, the measures are the registered ones of
 `fairalign.eval.bbnli.metrics` (MEASURES, BRITTLENESS_MEASURES, row_counts), and the premise-clustered
-bootstrap is the suite's own (`_measures`, `_brittleness` of fairalign.eval.bbnli.evaluate), so the numbers
+bootstrap is the suite's own (`measure_estimates`, `brittleness_estimates` of fairalign.eval.bbnli.evaluate), so the numbers
 are those `evaluate_nli_bias` reports for the same predictions. evaluate copies this file into its cache and
 imports it on its own, so it imports fairalign by absolute name (never relatively), one import per line.
 """
@@ -17,8 +17,8 @@ from fairalign.eval.bbnli.data import COLUMNS
 from fairalign.eval.bbnli.data import NEXT_COLUMNS
 from fairalign.eval.bbnli.data import BBNLIExample
 from fairalign.eval.bbnli.data import example_from_row
-from fairalign.eval.bbnli.evaluate import _brittleness
-from fairalign.eval.bbnli.evaluate import _measures
+from fairalign.eval.bbnli.evaluate import brittleness_estimates
+from fairalign.eval.bbnli.evaluate import measure_estimates
 from fairalign.eval.bbnli.evaluate import load_task
 from fairalign.eval.bbnli.metrics import BRITTLENESS_MEASURES
 from fairalign.eval.bbnli.metrics import MEASURES
@@ -147,8 +147,8 @@ class FairalignBbnli(CheckedInputs, evaluate.Metric):
         examples = [example_from_row(r, f"references[{i}]") for i, r in enumerate(references)]
         labels = [int(y) for y in predictions]
         counts = row_counts(examples, labels)
-        out = _flat(_measures(examples, counts, _NAMES, boot))
-        brittle = _brittleness(examples, labels, _BRITTLE, boot) or {}
+        out = _flat(measure_estimates(examples, counts, _NAMES, boot))
+        brittle = brittleness_estimates(examples, labels, _BRITTLE, boot) or {}
         for name in _BRITTLE:
             out.update(estimate_fields(name, brittle.get(name, {"value": None, "low": None, "high": None})))
         out["n_variant_groups"] = brittle[_BRITTLE[0]]["n_groups"] if brittle else 0
@@ -157,7 +157,7 @@ class FairalignBbnli(CheckedInputs, evaluate.Metric):
             for key in keys:
                 for value in sorted({str(getattr(ex, key)) for ex in examples}):
                     idx = [i for i, ex in enumerate(examples) if str(getattr(ex, key)) == value]
-                    out["groups"][f"{key}={value}"] = _flat(_measures([examples[i] for i in idx], counts[idx], _NAMES, boot))
+                    out["groups"][f"{key}={value}"] = _flat(measure_estimates([examples[i] for i in idx], counts[idx], _NAMES, boot))
         return out
 
 
