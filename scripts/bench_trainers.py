@@ -56,18 +56,11 @@ def make_parser():
     return p
 
 
-def _peak_rss_mb():
+def _proc_status_mb(field: str) -> float:
+    """A memory field of /proc/self/status in MB: VmRSS (now) or VmHWM (peak)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -125,7 +118,7 @@ def worker(args) -> dict:
     if cuda:
         model, ref = model.cuda(), (ref.cuda() if ref is not None else None)
         torch.cuda.reset_peak_memory_stats()
-    base_rss = _rss_mb()
+    base_rss = _proc_status_mb("VmRSS")
     t_setup = time.perf_counter()
     if variant == "trl":
         from trl import DPOConfig, DPOTrainer
@@ -161,7 +154,7 @@ def worker(args) -> dict:
     if cuda:
         result["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:
-        result["peak_rss_mb"] = _peak_rss_mb()
+        result["peak_rss_mb"] = _proc_status_mb("VmHWM")
         result["rss_growth_mb"] = result["peak_rss_mb"] - base_rss
     return result
 
