@@ -157,7 +157,8 @@ def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) 
               "run from a clone of the repository, or shrink them with --suite-set (e.g. toxicity.limit=8)")
         config = load_config(None, overrides=args.suite_set, systems=systems, out=str(out / "suite"))
     results = run_suite(config)
-    skipped = results.get("skipped") or {}
+    skipped = {task: entry.get("reason") for system in results["systems"] for task, entry in system["tasks"].items()
+               if entry.get("status") == "skipped"}
     return {"out": str(out / "suite"), "report": str(out / "suite" / "report.html"), "skipped": skipped}
 
 

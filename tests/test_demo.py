@@ -26,6 +26,8 @@ def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, c
     results = json.loads((out / "suite" / "results.json").read_text())
     validate_results(results)
     assert [s["name"] for s in results["systems"]] == ["base", "tuned", "uddia"]
+    skipped = {t for s in results["systems"] for t, e in s["tasks"].items() if e["status"] == "skipped"}
+    assert set(summary["suite"]["skipped"]) == skipped
     assert (out / "suite" / "report.html").stat().st_size > 10_000
     # a rerun reuses the adapter and every finished suite task
     assert cli.main(["demo", "--out", str(out), "--skip", "generate", *small]) == 0
