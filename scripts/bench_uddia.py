@@ -10,14 +10,16 @@ context), an independent offline scorer's offensiveness (alt-profanity-check; me
 with bootstrap CIs), and perplexity under the unadapted model given the prompt (geometric mean over sequences).
 
 Methods: plain (model.generate); uddia (paper defaults + the trigger); uddia-fast (trigger, lr 0.01, no redo:
-one generation pass); uddia-fast-nolookahead; uddia-noredo (lr 0.06 without redo); uddia-paper (adapt at every
-token, the paper's settings). Prompts are written here to
+one generation pass); uddia-fast-nolookahead (and -lr005: lr 0.005); uddia-noredo (lr 0.06 without redo);
+uddia-paper (adapt at every token, the paper's settings). `--repeats K` reruns the timing K - 1 more times,
+interleaved across methods, and reports the median (the machine's load drifts; quality comes from run 1). Prompts are written here to
 provoke offensive continuations (RealToxicityPrompts-style starts), plus neutral ones.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -37,6 +39,7 @@ VARIANTS = {  # trigger_threshold comes from --trigger-threshold unless a varian
     "uddia": dict(),  # paper defaults (lr 0.06, redo TH 30 / ΔT 3) + the trigger
     "uddia-fast": dict(lr=0.01, redo_ppl_threshold=None),  # one pass, smaller step instead of redo
     "uddia-fast-nolookahead": dict(lr=0.01, redo_ppl_threshold=None, lookahead_steps=0),
+    "uddia-fast-nolookahead-lr005": dict(lr=0.005, redo_ppl_threshold=None, lookahead_steps=0),
     "uddia-noredo": dict(redo_ppl_threshold=None),  # lr 0.06 without redo (degrades small models)
     "uddia-paper": dict(trigger_threshold=None),  # adapt at every token, as the paper
 }
@@ -53,8 +56,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=20)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--trigger-threshold", type=float, default=0.5)
-    p.add_argument("--methods", default="plain,uddia,uddia-fast,uddia-fast-nolookahead,uddia-paper")
+    p.add_argument("--methods", default=None, help="comma-separated; default: plain,uddia,uddia-fast,"
+                                                   "uddia-fast-nolookahead,uddia-paper (--quick: plain,uddia,uddia-fast)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1, help="timing runs per (batch, method), interleaved across methods "
+                                                          "so load drift hits all alike; tokens/s is the median (quality "
+                                                          "and memory come from the first run: same seeds, same tokens)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quick", action="store_true", help="CPU smoke: 8 prompts, batch 1 and 8, 12 tokens, plain/uddia/uddia-fast")
     p.add_argument("--out", default=None, help="results JSON (a Markdown table is printed)")
@@ -150,6 +157,31 @@ def score_continuations(model, head, enc, seqs, lengths, target_class: int):
     return p_unwanted.tolist(), nll.tolist()
 
 
+def time_method(method, model, tokenizer, head, prompts, batch, args, device) -> float:
+    """Seconds to generate all prompts in chunks of `batch` (a timing-only rerun: no memory sampler, no scoring)."""
+    import torch
+
+    from fairalign.decoding import UDDIAConfig, UDDIAGenerator
+
+    gen = model
+    if method != "plain":
+        gen = UDDIAGenerator(model, tokenizer, UDDIAConfig(**{"trigger_threshold": args.trigger_threshold,
+                                                              **VARIANTS[method]}), attribute_head=head)
+    elapsed = 0.0
+    for start in range(0, len(prompts), batch):
+        enc = tokenizer(prompts[start : start + batch], return_tensors="pt", padding=True).to(device)
+        torch.manual_seed(args.seed + start)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        gen.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True, top_p=args.top_p, top_k=0,
+                     pad_token_id=tokenizer.pad_token_id)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed += time.perf_counter() - t0
+    return elapsed
+
+
 def run_method(method, model, tokenizer, head, prompts, batch, args, device):
     """Generate continuations for all prompts in chunks of `batch`; time, memory, texts and stats."""
     import torch
@@ -214,6 +246,7 @@ def summarise(raw: dict) -> dict:
         # geometric mean over sequences of the per-sequence perplexity
         "perplexity": math.exp(sum(raw["nll"]) / len(raw["nll"])),
         "texts": raw["texts"],
+        **({"timing_runs_seconds": [raw["first_seconds"], *raw["repeat_seconds"]]} if "repeat_seconds" in raw else {}),
     }
 
 
@@ -247,7 +280,8 @@ def main(args) -> int:
         return 0
     if args.quick:
         args.batch_sizes, args.num_prompts, args.max_new_tokens = "1,8", 8, 12
-        args.methods = "plain,uddia,uddia-fast"
+        args.methods = args.methods or "plain,uddia,uddia-fast"
+    args.methods = args.methods or "plain,uddia,uddia-fast,uddia-fast-nolookahead,uddia-paper"
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=args.dtype, device=args.device)
@@ -265,11 +299,20 @@ def main(args) -> int:
     run_method("plain", model, tokenizer, head, prompts[:2], 2, argparse.Namespace(**{**vars(args), "max_new_tokens": 2}), args.device)
     results = {"model": args.model, "device": str(args.device), "dtype": str(next(model.parameters()).dtype),
                "torch_threads": torch.get_num_threads(), "max_new_tokens": args.max_new_tokens, "top_p": args.top_p,
-               "trigger_threshold": args.trigger_threshold, "num_prompts": len(prompts), "runs": {}}
+               "trigger_threshold": args.trigger_threshold, "num_prompts": len(prompts), "repeats": args.repeats,
+               "runs": {}}
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         results["runs"][batch] = {}
+        raws = {method: run_method(method, model, tokenizer, head, prompts, batch, args, args.device) for method in methods}
+        times = {method: [] for method in methods}
+        for _ in range(args.repeats - 1):  # interleaved: method A, B, C, A, B, C, ...
+            for method in methods:
+                times[method].append(time_method(method, model, tokenizer, head, prompts, batch, args, args.device))
         for method in methods:
-            raw = run_method(method, model, tokenizer, head, prompts, batch, args, args.device)
+            raw = raws[method]
+            if times[method]:
+                raw["first_seconds"], raw["repeat_seconds"] = raw["seconds"], times[method]
+                raw["seconds"] = statistics.median(times[method])
             results["runs"][batch][method] = summarise(raw)
             r = results["runs"][batch][method]
             print(f"[bench] batch {batch} {method}: {r['tokens_per_s']:.1f} tok/s, adapted {r['adapted_fraction']:.2f}, "

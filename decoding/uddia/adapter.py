@@ -132,18 +132,25 @@ class OffsetStore:
 
     def __init__(self):
         self.offsets: torch.Tensor | None = None
-        self._cast: tuple | None = None  # (key, offsets in the model's dtype)
+        self.sizes: list[int] = []  # the sites' column counts, in column order (set on attach)
+        self._pieces: tuple | None = None  # (key, {start column: (B, dim) piece in the model's dtype})
 
-    def as_dtype(self, dtype: torch.dtype) -> torch.Tensor:
-        """The offsets in the model's dtype, cast once per pass rather than once per module (θ is updated in
-        place between passes, which bumps its version counter and invalidates the cast)."""
+    def piece(self, start: int, dtype: torch.dtype) -> torch.Tensor:
+        """The columns of the site that starts at `start`, in the model's dtype. All pieces come from one
+        cast and one `split` per pass (θ is updated in place between passes, which bumps its version counter
+        and invalidates them): the backward of a split concatenates the sites' gradients once, where
+        slicing each site out of θ would materialise a zero-filled (B, P) gradient per site."""
         key = (id(self.offsets), self.offsets._version, dtype)
-        if self._cast is None or self._cast[0] != key:
-            self._cast = (key, self.offsets.to(dtype))
-        return self._cast[1]
+        if self._pieces is None or self._pieces[0] != key:
+            parts = torch.split_with_sizes(self.offsets.to(dtype), self.sizes, dim=1)
+            starts = [0]
+            for size in self.sizes[:-1]:
+                starts.append(starts[-1] + size)
+            self._pieces = (key, dict(zip(starts, parts)))
+        return self._pieces[1][start]
 
     def clear(self) -> None:
-        self.offsets, self._cast = None, None
+        self.offsets, self._pieces = None, None
 
 
 @dataclass
@@ -187,7 +194,7 @@ class OffsetLayer(nn.Module, BaseTunerLayer):
         output = self.base_layer(x, *args, **kwargs)
         if self._store.offsets is None or self._disable_adapters:
             return output  # base model, bit for bit
-        delta = self._store.as_dtype(output.dtype)[:, self._start : self._stop]
+        delta = self._store.piece(self._start, output.dtype)
         if delta.shape[0] != output.shape[0]:
             raise RuntimeError(f"offsets for {delta.shape[0]} sequences, module {self._name} saw {output.shape[0]}")
         shape = (delta.shape[0],) + (1,) * (output.dim() - 2) + (delta.shape[1],)
@@ -312,7 +319,9 @@ class OffsetAdapter:
 
     @offsets.setter
     def offsets(self, value: torch.Tensor | None) -> None:
-        self.store.offsets, self.store._cast = value, None
+        if value is not None and value.shape[-1] != sum(self.store.sizes):
+            raise ValueError(f"offsets have {value.shape[-1]} columns, the attached adapter tunes {sum(self.store.sizes)}")
+        self.store.offsets, self.store._pieces = value, None
 
     @property
     def num_layers(self) -> int:
@@ -346,6 +355,7 @@ class OffsetAdapter:
             start += dim
         config = OffsetConfig(target_modules=frozenset(spans), spans=spans, inference_mode=True)
         self.store.clear()
+        self.store.sizes = [site.stop - site.start for site in self.sites]
         try:
             if spans:  # PEFT refuses an adapter that targets nothing
                 self.tuner = OffsetTuner(inner, config, ADAPTER_NAME, self.store)
@@ -360,6 +370,7 @@ class OffsetAdapter:
                         setattr(inner.get_submodule(parent), child, module.base_layer)
             self.tuner, self.sites = None, []
             self.store.clear()
+            self.store.sizes = []
 
 
 @torch.no_grad()

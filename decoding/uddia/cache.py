@@ -6,6 +6,10 @@ pass for fusion) on the *same* past, and none of them may lengthen or alter the 
 loop. A fork is a new cache object whose layers *view* the main cache's tensors up to, but excluding, the
 current token. `DynamicLayer.update` concatenates into a new tensor instead of writing in place, so a fork's
 appends never reach the main cache, and a fork costs no copy (except `rows=`, which gathers a sub-batch).
+
+When the main pass itself runs with θ = 0 attached (it then *is* the adapted pass of step 1, see step.py), its
+upper layers' keys/values carry an autograd graph: `detach_in_place` takes the graph off the main cache and
+hands it to `fork_with_graph`, whose fork (the whole cache, current token included) feeds the look-ahead.
 """
 from __future__ import annotations
 
@@ -44,6 +48,38 @@ def fork_prefix(cache, rows: torch.Tensor | None = None):
         clone = copy.copy(layer)
         if layer.is_initialized and layer.keys is not None and layer.keys.numel():
             keys, values = layer.keys[..., :-1, :], layer.values[..., :-1, :]
+            if rows is not None:
+                keys, values = keys[rows], values[rows]
+            clone.keys, clone.values = keys, values
+        fork.layers.append(clone)
+    return fork
+
+
+def detach_in_place(cache) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """Detach every layer's keys/values from autograd (no copy) and return the graph-carrying tensors of the
+    layers that had any (the upper, offset-tuned layers after a main pass run with θ = 0 attached); None for
+    the others. The main cache must not carry a graph into later steps."""
+    carried = []
+    for layer in _layers(cache):
+        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+        if isinstance(keys, torch.Tensor) and (keys.requires_grad or values.requires_grad):
+            carried.append((keys, values))
+            layer.keys, layer.values = keys.detach(), values.detach()
+        else:
+            carried.append(None)
+    return carried
+
+
+def fork_with_graph(cache, carried: list, rows: torch.Tensor | None = None):
+    """A new cache holding the whole main cache (the current token included), optionally only `rows`, where the
+    layers listed in `carried` hold the graph-carrying tensors of `detach_in_place`, so a forward on the fork
+    (the look-ahead) backpropagates into the current token's keys/values as computed by the main pass."""
+    fork = copy.copy(cache)
+    fork.layers = []
+    for layer, graph in zip(_layers(cache), carried):
+        clone = copy.copy(layer)
+        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
+            keys, values = graph if graph is not None else (layer.keys, layer.values)
             if rows is not None:
                 keys, values = keys[rows], values[rows]
             clone.keys, clone.values = keys, values

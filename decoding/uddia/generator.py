@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import torch
 
 from fairalign.decoding.uddia.adapter import OffsetAdapter
-from fairalign.decoding.uddia.cache import check_forkable
+from fairalign.decoding.uddia.cache import check_forkable, detach_in_place
 from fairalign.decoding.uddia.config import UDDIAConfig
+from fairalign.decoding.uddia.replay import LowerLayerReplay
 from fairalign.decoding.uddia.sampling import Settings, build_processors, fuse, resolve_settings, select_tokens
-from fairalign.decoding.uddia.step import Adaptation, DecodeState, ModelRunner
+from fairalign.decoding.uddia.step import Adaptation, DecodeState, MainGraph, ModelRunner
 
 try:
     from transformers.generation.utils import GenerateDecoderOnlyOutput
@@ -72,6 +73,7 @@ class UDDIAGenerator:
         self.attribute_head = attribute_head
         self.adapter = OffsetAdapter(model, self.config.tuned_params)
         self.runner = ModelRunner(model, self.adapter.final_norm[0] if self.adapter.final_norm else None)
+        self.replay = LowerLayerReplay(self.adapter.layers)
         self.debias = debias if debias is not None else self._build_debias()
         if attribute_head is None and self.debias is None:
             raise ValueError("UDDIAGenerator needs an attribute_head (detox term), debiasing (debias_weight > 0 and a "
@@ -235,7 +237,8 @@ class UDDIAGenerator:
         cache = DynamicCache(config=self.model.config)
         mask = None if bool((attention_mask == 1).all()) else attention_mask  # generate() drops an all-ones mask
         positions = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-        logits, hidden = self.runner(cache, mask, positions, input_ids=input_ids)
+        with self.replay.recording():
+            logits, hidden = self.runner(cache, mask, positions, input_ids=input_ids)
         check_forkable(cache)
         valid = attention_mask.float()
         embeds = self.runner.embeddings[input_ids].float() * valid[..., None]
@@ -246,8 +249,11 @@ class UDDIAGenerator:
             generated_sum=torch.zeros_like(hidden[:, -1], dtype=torch.float32), generated_count=valid.new_zeros(valid.shape[0]),
         )
 
-    def _advance(self, state: DecodeState, tokens: torch.Tensor) -> None:
-        """Feed the chosen tokens to the unadapted model on the main cache (one plain decoding step)."""
+    def _advance(self, state: DecodeState, tokens: torch.Tensor, num_params: int = 0) -> None:
+        """Feed the chosen tokens to the unadapted model on the main cache (one plain decoding step).
+
+        With `num_params` > 0 the pass runs with θ = 0 (B, P) attached and autograd on: it computes the same
+        numbers as without (x + 0 = x) and doubles as the adapted pass of the next adaptation (`MainGraph`)."""
         state.context_sum = state.context_sum + state.hidden.float()
         state.context_count = state.context_count + 1
         if state.steps > 0:  # the current token was generated (at the first advance it is the prompt's last)
@@ -256,7 +262,21 @@ class UDDIAGenerator:
         if state.mask is not None:
             state.mask = torch.cat([state.mask, state.mask.new_ones(state.mask.shape[0], 1)], dim=1)
         state.positions = state.positions + 1
-        state.logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
+        state.graph = None
+        if num_params > 0:
+            theta = torch.zeros(tokens.shape[0], num_params, device=tokens.device, requires_grad=True)
+            self.adapter.offsets = theta
+            try:
+                with torch.enable_grad(), self.replay.recording():  # (slicing under no_grad would cut the graph off)
+                    logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
+                    current = hidden[:, -1]
+            finally:
+                self.adapter.offsets = None
+            state.graph = MainGraph(theta, logits, current, detach_in_place(state.cache))
+            state.logits, hidden = logits.detach(), hidden.detach()
+        else:
+            with self.replay.recording():
+                state.logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
         state.hidden = hidden[:, -1]
         state.current = tokens
         state.embed_sum = state.embed_sum + self.runner.embeddings[tokens].float()
@@ -288,10 +308,11 @@ class UDDIAGenerator:
         nll = torch.zeros(batch, device=device)
         adapted = torch.zeros(batch, dtype=torch.long, device=device)
         sequences, new_tokens, scores_out, logits_out = input_ids, [], [], []
-        with self.adapter.attached(num_tuned_layers) as num_params, self.runner.capturing():
+        with self.adapter.attached(num_tuned_layers) as num_params, self.runner.capturing(), \
+                self.replay.active(self.adapter.num_layers - num_tuned_layers):
             adaptation = Adaptation(self.runner, self.adapter, num_params, self.config.lr, self.config.steps_per_token,
                                     self.config.lookahead_steps, self.attribute_head, self.config.target_class,
-                                    self.debias, self.config.debias_weight)
+                                    self.debias, self.config.debias_weight, self.replay)
             state = self._prefill(input_ids, attention_mask)
             for step in range(settings.max_new_tokens):
                 scores = state.logits.clone()
@@ -319,5 +340,5 @@ class UDDIAGenerator:
                     unfinished = unfinished & ~torch.isin(tokens, eos)
                 if not bool(unfinished.any()) or step == settings.max_new_tokens - 1:
                     break
-                self._advance(state, tokens)
+                self._advance(state, tokens, num_params)
         return _Attempt(torch.stack(new_tokens, dim=1), lengths.cpu(), nll.cpu(), adapted.cpu(), scores_out, logits_out)

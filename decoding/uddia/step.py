@@ -12,6 +12,14 @@ trigger, with per-sequence parameters θ (B, P) starting at 0 and a fresh Adam s
     P_tuned      = model_θ(x_t | prefix cache)                       # tuned pass, fused with P_base
 
 Every extra pass runs on a fork of the cache (`fork_prefix`): the main cache is never lengthened or changed.
+
+Cost. The adapted pass at θ = 0 computes exactly what the main (unadapted) pass computes, so the main pass
+runs with a zero θ attached and autograd on (`MainGraph`): it is the first Adam step's adapted pass for free,
+and backpropagation through it reaches only the upper T layers. The look-ahead's logits are not computed when
+nothing reads them (the last look-ahead step). A 135M-parameter model decodes a small batch at the speed it
+reads its weights, whatever the number of rows, so what counts is passes over the weights: per adapted step,
+look-ahead + backward + tuned pass instead of adapted pass + look-ahead + backward + tuned pass, and the tuned
+pass runs only the tuned layers (`replay.py`: the untuned ones replay the main pass's output).
 """
 from __future__ import annotations
 
@@ -23,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from fairalign.decoding.uddia.adapter import OffsetAdapter, adam_step
-from fairalign.decoding.uddia.cache import fork_prefix
+from fairalign.decoding.uddia.cache import fork_prefix, fork_with_graph
+from fairalign.decoding.uddia.replay import LowerLayerReplay
 
 
 class ModelRunner:
@@ -66,15 +75,18 @@ class ModelRunner:
             handle.remove()
             self._capturing, self._captured = False, None
 
-    def __call__(self, cache, mask, positions, input_ids=None, inputs_embeds=None):
-        """-> (next-token logits (B, V) float32 copy, final hidden states (B, T, d))."""
+    def __call__(self, cache, mask, positions, input_ids=None, inputs_embeds=None, logits: bool = True):
+        """-> (next-token logits (B, V) float32 copy, or None when `logits=False` and the model can skip its LM
+        head; final hidden states (B, T, d))."""
         kwargs = {self.cache_kwarg: cache, "attention_mask": mask, "position_ids": positions, "use_cache": True,
                   "output_hidden_states": not self._capturing, "return_dict": True}
-        if self.keep_last:
-            kwargs["logits_to_keep"] = 1
+        if self.keep_last:  # an empty index tensor keeps no position: the LM head runs on nothing
+            kwargs["logits_to_keep"] = 1 if logits else torch.empty(0, dtype=torch.long, device=positions.device)
         out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
         hidden = self._captured if self._capturing else out.hidden_states[-1]
         self._captured = None
+        if not logits and self.keep_last:
+            return None, hidden
         return out.logits[:, -1].to(dtype=torch.float32, copy=True), hidden
 
     def expected_embedding(self, probs: torch.Tensor) -> torch.Tensor:
@@ -83,6 +95,18 @@ class ModelRunner:
         if self.embed_scale is not None:
             emb = emb * self.embed_scale
         return emb[:, None, :]
+
+
+@dataclass
+class MainGraph:
+    """The main pass of the current token run with θ = 0 (B, P) attached and autograd on: the adapted pass of
+    the first Adam step, for every row. `kv` holds the graph-carrying keys/values per layer (None for layers
+    below the tuned ones); the main cache itself holds detached tensors."""
+
+    theta: torch.Tensor  # (B, P) zeros, requires_grad
+    logits: torch.Tensor  # (B, V) float32, differentiable in theta
+    hidden: torch.Tensor  # (B, d), differentiable in theta
+    kv: list
 
 
 @dataclass
@@ -102,6 +126,7 @@ class DecodeState:
     generated_sum: torch.Tensor  # (B, d) float32: Σ of final hidden states of generated tokens before x_t
     generated_count: torch.Tensor  # (B,) float32
     steps: int = 0  # tokens generated and fed back so far
+    graph: MainGraph | None = None  # when the main pass of the current token ran with θ = 0 attached
 
     def pooled(self, scope: str = "context") -> torch.Tensor:
         """Mean final hidden state up to the current token (the trigger's input): over the whole context, or
@@ -125,6 +150,7 @@ class Adaptation:
     target_class: int
     debias: object | None
     debias_weight: float
+    replay: LowerLayerReplay | None = None  # skips the untuned layers in the tuned pass
 
     def _row_mask(self, state: DecodeState, rows: torch.Tensor) -> torch.Tensor | None:
         return None if state.mask is None else state.mask[rows]
@@ -135,27 +161,43 @@ class Adaptation:
                                      input_ids=state.current[rows, None])
         return cache, logits, hidden[:, -1]
 
+    def _current_from_graph(self, state: DecodeState, graph: MainGraph, rows: torch.Tensor, full: bool):
+        """The adapted pass of the current token at θ = 0, taken from the main pass (`MainGraph`)."""
+        cache = fork_with_graph(state.cache, graph.kv, None if full else rows)
+        if full:
+            return cache, graph.logits, graph.hidden
+        return cache, graph.logits[rows], graph.hidden[rows]
+
     def losses(self, state: DecodeState, rows: torch.Tensor, full: bool, detox_rows: torch.Tensor,
-               debias_rows: torch.Tensor):
-        """Forward the adapted current token and the look-ahead; per-row loss (b,) and the adapted logits."""
-        cache, logits, h_cur = self._forward_current(state, rows, full)
+               debias_rows: torch.Tensor, graph: MainGraph | None = None):
+        """Forward the adapted current token (or take it from the main pass's `graph`) and the look-ahead;
+        per-row loss (b,) and the adapted logits."""
+        if graph is not None:
+            cache, logits, h_cur = self._current_from_graph(state, graph, rows, full)
+        else:
+            cache, logits, h_cur = self._forward_current(state, rows, full)
         pooled_sum = state.context_sum[rows] + h_cur.float()
         count = state.context_count[rows] + 1
+        detox = self.head is not None and bool(detox_rows.any())  # the look-ahead feeds only the detox term
         mask, positions, probs = self._row_mask(state, rows), state.positions[rows], torch.softmax(logits, dim=-1)
-        for _ in range(self.lookahead):
+        for k in range(self.lookahead if detox else 0):
             if mask is not None:
                 mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             positions = positions + 1
-            la_logits, la_hidden = self.runner(cache, mask, positions, inputs_embeds=self.runner.expected_embedding(probs))
+            last = k == self.lookahead - 1  # its logits feed nothing: skip the LM head
+            la_logits, la_hidden = self.runner(cache, mask, positions, inputs_embeds=self.runner.expected_embedding(probs),
+                                               logits=not last)
             pooled_sum = pooled_sum + la_hidden[:, -1].float()
             count = count + 1
-            probs = torch.softmax(la_logits, dim=-1)
+            if not last:
+                probs = torch.softmax(la_logits, dim=-1)
         loss = logits.new_zeros(len(rows))
-        if self.head is not None:
+        if detox:
             ce = F.cross_entropy(self.head(pooled_sum / count[:, None]).float(),
                                  torch.full((len(rows),), self.target_class, device=logits.device), reduction="none")
             loss = loss + ce * detox_rows
-        if self.debias is not None and self.debias_weight > 0:
+        # rows whose trigger did not fire get weight 0: skip the term (and its backward) when none did
+        if self.debias is not None and self.debias_weight > 0 and bool(debias_rows.any()):
             context_mean = state.embed_sum[rows] / state.embed_count[rows, None]
             lb = self.debias.loss(torch.softmax(logits, dim=-1), context_mean, state.embed_count[rows])
             loss = loss + self.debias_weight * lb * debias_rows
@@ -169,20 +211,29 @@ class Adaptation:
         exp_avg, exp_avg_sq = torch.zeros_like(theta), torch.zeros_like(theta)
         detox_rows, debias_rows = detox_rows.float(), debias_rows.float()
         ref_logprobs = first_loss = None
-        self.adapter.offsets = theta
+        graph, state.graph = state.graph, None  # a graph is used once (the backward frees it)
         try:
             with torch.enable_grad():
                 for step in range(1, self.steps + 1):
-                    loss, logits = self.losses(state, rows, full, detox_rows, debias_rows)
+                    from_graph = step == 1 and graph is not None
+                    # θ = 0 for every row at step 1: the main pass was the adapted pass; the look-ahead runs with
+                    # the chosen rows of the main pass's (B, P) zeros, so both passes reach the same leaf
+                    leaf = graph.theta if from_graph else theta
+                    self.adapter.offsets = leaf if full or not from_graph else leaf[rows]
+                    loss, logits = self.losses(state, rows, full, detox_rows, debias_rows, graph if from_graph else None)
                     if ref_logprobs is None:
                         ref_logprobs, first_loss = torch.log_softmax(logits.detach(), dim=-1), loss.detach()
                     # Σ over rows: each row's gradient is its own loss's gradient (no 1/b coupling)
-                    (grad,) = torch.autograd.grad(loss.sum(), theta, allow_unused=True)
+                    (grad,) = torch.autograd.grad(loss.sum(), leaf, allow_unused=True) if loss.requires_grad else (None,)
                     if grad is None:
                         grad = torch.zeros_like(theta)
+                    elif from_graph and not full:
+                        grad = grad[rows]  # the other rows' gradients are zero: their losses are not in the sum
                     adam_step(theta, grad, exp_avg, exp_avg_sq, step, self.lr)
                 # same autograd mode as the reference pass, so θ = 0 reproduces it bit for bit
-                _, tuned_logits, _ = self._forward_current(state, rows, full)
+                self.adapter.offsets = theta
+                with self.replay.replaying(None if full else rows) if self.replay else contextlib.nullcontext():
+                    _, tuned_logits, _ = self._forward_current(state, rows, full)
         finally:
             self.adapter.offsets = None
         return torch.log_softmax(tuned_logits.detach(), dim=-1) - ref_logprobs, theta.detach(), first_loss

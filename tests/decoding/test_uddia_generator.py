@@ -162,8 +162,10 @@ def test_kv_cache_is_not_lengthened_or_corrupted(model_name, request, left_token
     seen = []
     original = gmod.UDDIAGenerator._advance
 
-    def spy(self, state, tokens):
-        original(self, state, tokens)
+    def spy(self, state, tokens, *args):
+        original(self, state, tokens, *args)
+        # the main pass runs with θ = 0 attached (it doubles as the adapted pass): its graph must not stay in the cache
+        assert not any(layer.keys.requires_grad or layer.values.requires_grad for layer in state.cache.layers)
         seen.append((state.cache, state.cache.get_seq_length(), state.mask))
 
     monkeypatch.setattr(gmod.UDDIAGenerator, "_advance", spy)
