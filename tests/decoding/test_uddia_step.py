@@ -5,6 +5,8 @@ offsets, the current token with θ, the look-ahead on the expected embedding, th
 final hidden state, Adam's closed-form first step θ1 = -lr · g / (|g| + ε), and the tuned pass. The implementation
 batches rows, takes the θ = 0 adapted pass from the main pass's graph (`MainGraph`), forks the cache, skips the
 look-ahead's LM head and splits θ across sites: none of which the reference does."""
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,9 +18,14 @@ from fairalign.decoding.uddia.step import Adaptation
 EPS = 1e-8
 
 
-def _final_hidden_and_logits(model, **kwargs):
+def _cache_kwarg(model) -> dict:
+    """`cache=` (transformers >= 5.x) or `past_key_values=` (earlier), as the model's forward names it."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _final_hidden_and_logits(model, cache, **kwargs):
     """(final hidden states (1, T, d) after the final norm and its offset, logits (1, T, V)) of one forward."""
-    out = model.base_model(**kwargs, use_cache=True)
+    out = model.base_model(**kwargs, **{_cache_kwarg(model.base_model): cache}, use_cache=True)
     hidden = out.last_hidden_state
     return hidden, model.lm_head(hidden).float()
 
@@ -33,13 +40,13 @@ def reference_step(gen, ids, mask, lr, lookahead, target=0):
         cache = DynamicCache(config=model.config)
         adapter.offsets = None
         h, _ = _final_hidden_and_logits(model, input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
-                                        position_ids=pos[:, :-1], past_key_values=cache)
+                                        position_ids=pos[:, :-1], cache=cache)
         return cache, h
 
     def current(theta, cache):
         adapter.offsets = theta
         return _final_hidden_and_logits(model, input_ids=ids[:, -1:], attention_mask=mask, position_ids=pos[:, -1:],
-                                        past_key_values=cache)
+                                        cache=cache)
 
     num_params = sum(adapter.store.sizes)
     theta = torch.zeros(1, num_params, requires_grad=True)
@@ -53,7 +60,7 @@ def reference_step(gen, ids, mask, lr, lookahead, target=0):
         for k in range(lookahead):
             m = torch.cat([m, m.new_ones(1, 1)], dim=1)
             h_la, la_logits = _final_hidden_and_logits(model, inputs_embeds=(p @ emb)[:, None], attention_mask=m,
-                                                       position_ids=pos[:, -1:] + k + 1, past_key_values=cache)
+                                                       position_ids=pos[:, -1:] + k + 1, cache=cache)
             pooled_sum, count = pooled_sum + h_la[:, -1], count + 1
             p = torch.softmax(la_logits[:, -1], -1)
         loss = F.cross_entropy(head(pooled_sum / count).float(), torch.tensor([target]))
@@ -113,19 +120,20 @@ def test_replay_runs_only_the_tuned_layers_and_restores_them(tiny_llama):
     originals = list(layers)
     replay = LowerLayerReplay(layers)
     ids = torch.tensor([[3, 8, 5, 9]])
+    kw = _cache_kwarg(model)
     calls = []
     hook = layers[0].register_forward_hook(lambda *a: calls.append(1))
     with torch.no_grad(), replay.active(1):
         cache = DynamicCache(config=model.config)
-        model(ids[:, :-1], past_key_values=cache, use_cache=True)
+        model(ids[:, :-1], **{kw: cache}, use_cache=True)
         with replay.recording():
-            main = model(ids[:, -1:], past_key_values=cache, use_cache=True).logits
+            main = model(ids[:, -1:], **{kw: cache}, use_cache=True).logits
         from fairalign.decoding.uddia.cache import fork_prefix
 
         calls.clear()
         with replay.replaying(None):
             assert layers[0].self_attn is originals[0].self_attn  # attributes read through to the replaced layer
-            replayed = model(ids[:, -1:], past_key_values=fork_prefix(cache), use_cache=True).logits
+            replayed = model(ids[:, -1:], **{kw: fork_prefix(cache)}, use_cache=True).logits
         assert calls == []  # the untuned layer did not run
         assert torch.equal(replayed, main)
         with pytest.raises(RuntimeError, match="boom"), replay.replaying(None):
