@@ -5,6 +5,7 @@ import torch
 from fairalign.align.logprobs import _CompletionLogProbs, add_completion_logps_forward, completion_logps, pack_examples
 
 
+@torch.no_grad()
 def _reference_logp(model, prompt, completion):
     logits = model(input_ids=torch.tensor([prompt + completion])).logits[0].double().log_softmax(-1)
     return sum(float(logits[len(prompt) - 1 + j, completion[j]]) for j in range(len(completion)))
