@@ -157,33 +157,9 @@ def score_continuations(model, head, enc, seqs, lengths, target_class: int):
     return p_unwanted.tolist(), nll.tolist()
 
 
-def time_method(method, model, tokenizer, head, prompts, batch, args, device) -> float:
-    """Seconds to generate all prompts in chunks of `batch` (a timing-only rerun: no memory sampler, no scoring)."""
-    import torch
-
-    from fairalign.decoding import UDDIAConfig, UDDIAGenerator
-
-    gen = model
-    if method != "plain":
-        gen = UDDIAGenerator(model, tokenizer, UDDIAConfig(**{"trigger_threshold": args.trigger_threshold,
-                                                              **VARIANTS[method]}), attribute_head=head)
-    elapsed = 0.0
-    for start in range(0, len(prompts), batch):
-        enc = tokenizer(prompts[start : start + batch], return_tensors="pt", padding=True).to(device)
-        torch.manual_seed(args.seed + start)
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        gen.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True, top_p=args.top_p, top_k=0,
-                     pad_token_id=tokenizer.pad_token_id)
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-        elapsed += time.perf_counter() - t0
-    return elapsed
-
-
-def run_method(method, model, tokenizer, head, prompts, batch, args, device):
-    """Generate continuations for all prompts in chunks of `batch`; time, memory, texts and stats."""
+def timed_generations(method, model, tokenizer, head, prompts, batch, args, device):
+    """Generate all prompts in chunks of `batch` with `method`; yields (generator, encoded chunk, sequences,
+    seconds of that generate call) per chunk."""
     import torch
 
     from fairalign.decoding import UDDIAConfig, UDDIAGenerator
@@ -192,21 +168,31 @@ def run_method(method, model, tokenizer, head, prompts, batch, args, device):
     if method != "plain":
         config = UDDIAConfig(**{"trigger_threshold": args.trigger_threshold, **VARIANTS[method]})
         gen = UDDIAGenerator(model, tokenizer, config, attribute_head=head)
+    for start in range(0, len(prompts), batch):
+        enc = tokenizer(prompts[start : start + batch], return_tensors="pt", padding=True).to(device)
+        torch.manual_seed(args.seed + start)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        seqs = gen.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True, top_p=args.top_p, top_k=0,
+                            pad_token_id=tokenizer.pad_token_id)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        yield gen, enc, seqs, time.perf_counter() - t0
+
+
+def time_method(method, model, tokenizer, head, prompts, batch, args, device) -> float:
+    """Seconds to generate all prompts in chunks of `batch` (a timing-only rerun: no memory sampler, no scoring)."""
+    return sum(seconds for *_, seconds in timed_generations(method, model, tokenizer, head, prompts, batch, args, device))
+
+
+def run_method(method, model, tokenizer, head, prompts, batch, args, device):
+    """Generate continuations for all prompts in chunks of `batch`; time, memory, texts and stats."""
     eos = {tokenizer.eos_token_id, *([model.generation_config.eos_token_id] if isinstance(model.generation_config.eos_token_id, int) else (model.generation_config.eos_token_id or []))}
     texts, p_unwanted, nll, adapted, tokens, elapsed = [], [], [], [], 0, 0.0
     with PeakMemory(device) as mem:
-        for start in range(0, len(prompts), batch):
-            chunk = prompts[start : start + batch]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True).to(device)
-            torch.manual_seed(args.seed + start)
-            if str(device).startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            seqs = gen.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True, top_p=args.top_p, top_k=0,
-                                pad_token_id=tokenizer.pad_token_id)
-            if str(device).startswith("cuda"):
-                torch.cuda.synchronize()
-            elapsed += time.perf_counter() - t0
+        for gen, enc, seqs, seconds in timed_generations(method, model, tokenizer, head, prompts, batch, args, device):
+            elapsed += seconds
             new = seqs[:, enc["input_ids"].shape[1] :]
             lengths = generated_lengths(new, eos)
             tokens += sum(lengths)

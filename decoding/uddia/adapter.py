@@ -30,6 +30,7 @@ The offsets are not `nn.Parameter`s of the layers: they are per-sequence tensors
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -143,9 +144,7 @@ class OffsetStore:
         key = (id(self.offsets), self.offsets._version, dtype)
         if self._pieces is None or self._pieces[0] != key:
             parts = torch.split_with_sizes(self.offsets.to(dtype), self.sizes, dim=1)
-            starts = [0]
-            for size in self.sizes[:-1]:
-                starts.append(starts[-1] + size)
+            starts = itertools.accumulate(self.sizes[:-1], initial=0)
             self._pieces = (key, dict(zip(starts, parts)))
         return self._pieces[1][start]
 

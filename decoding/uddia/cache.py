@@ -37,22 +37,28 @@ def check_forkable(cache) -> None:
             raise ValueError(f"UDDIA supports DynamicLayer caches only, got {type(layer).__name__}")
 
 
-def fork_prefix(cache, rows: torch.Tensor | None = None):
-    """A new cache holding the main cache minus its last token (the current one), optionally only `rows`.
-
-    Its layers are views (or row gathers) of the main cache's tensors; forwards on the fork append to the
-    fork alone."""
+def _fork(cache, tensors, rows: torch.Tensor | None):
+    """A new cache whose layer i holds `tensors(i, layer)` = (keys, values), gathered to `rows` if given;
+    uninitialised or empty layers are copied as they are."""
     fork = copy.copy(cache)
     fork.layers = []
-    for layer in _layers(cache):
+    for i, layer in enumerate(_layers(cache)):
         clone = copy.copy(layer)
         if layer.is_initialized and layer.keys is not None and layer.keys.numel():
-            keys, values = layer.keys[..., :-1, :], layer.values[..., :-1, :]
+            keys, values = tensors(i, layer)
             if rows is not None:
                 keys, values = keys[rows], values[rows]
             clone.keys, clone.values = keys, values
         fork.layers.append(clone)
     return fork
+
+
+def fork_prefix(cache, rows: torch.Tensor | None = None):
+    """A new cache holding the main cache minus its last token (the current one), optionally only `rows`.
+
+    Its layers are views (or row gathers) of the main cache's tensors; forwards on the fork append to the
+    fork alone."""
+    return _fork(cache, lambda i, layer: (layer.keys[..., :-1, :], layer.values[..., :-1, :]), rows)
 
 
 def detach_in_place(cache) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
@@ -74,17 +80,7 @@ def fork_with_graph(cache, carried: list, rows: torch.Tensor | None = None):
     """A new cache holding the whole main cache (the current token included), optionally only `rows`, where the
     layers listed in `carried` hold the graph-carrying tensors of `detach_in_place`, so a forward on the fork
     (the look-ahead) backpropagates into the current token's keys/values as computed by the main pass."""
-    fork = copy.copy(cache)
-    fork.layers = []
-    for layer, graph in zip(_layers(cache), carried):
-        clone = copy.copy(layer)
-        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
-            keys, values = graph if graph is not None else (layer.keys, layer.values)
-            if rows is not None:
-                keys, values = keys[rows], values[rows]
-            clone.keys, clone.values = keys, values
-        fork.layers.append(clone)
-    return fork
+    return _fork(cache, lambda i, layer: carried[i] if carried[i] is not None else (layer.keys, layer.values), rows)
 
 
 def seq_length(cache) -> int:

@@ -262,22 +262,16 @@ class UDDIAGenerator:
         if state.mask is not None:
             state.mask = torch.cat([state.mask, state.mask.new_ones(state.mask.shape[0], 1)], dim=1)
         state.positions = state.positions + 1
-        state.graph = None
-        if num_params > 0:
-            theta = torch.zeros(tokens.shape[0], num_params, device=tokens.device, requires_grad=True)
-            self.adapter.offsets = theta
-            try:
-                with torch.enable_grad(), self.replay.recording():  # (slicing under no_grad would cut the graph off)
-                    logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
-                    current = hidden[:, -1]
-            finally:
-                self.adapter.offsets = None
-            state.graph = MainGraph(theta, logits, current, detach_in_place(state.cache))
-            state.logits, hidden = logits.detach(), hidden.detach()
-        else:
-            with self.replay.recording():
-                state.logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
-        state.hidden = hidden[:, -1]
+        theta = torch.zeros(tokens.shape[0], num_params, device=tokens.device, requires_grad=True) if num_params else None
+        self.adapter.offsets = theta
+        try:  # (slice inside the grad mode: slicing under no_grad would cut the graph off)
+            with torch.set_grad_enabled(theta is not None), self.replay.recording():
+                logits, hidden = self.runner(state.cache, state.mask, state.positions, input_ids=tokens[:, None])
+                current = hidden[:, -1]
+        finally:
+            self.adapter.offsets = None
+        state.graph = None if theta is None else MainGraph(theta, logits, current, detach_in_place(state.cache))
+        state.logits, state.hidden = logits.detach(), current.detach()
         state.current = tokens
         state.embed_sum = state.embed_sum + self.runner.embeddings[tokens].float()
         state.embed_count = state.embed_count + 1
