@@ -43,6 +43,34 @@ def tiny_gpt2():
 
 
 @pytest.fixture
+def tiny_llama_dir(tmp_path, tiny_llama, tokenizer):
+    """The tiny Llama and its tokenizer saved to a folder, for CLIs that take a model path."""
+    path = tmp_path / "tiny-llama"
+    tiny_llama.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def write_bls_csv(tmp_path):
+    """Writes rows (occupation, total (thousands), % women, White, Black, Asian, Hispanic, level) as a clean BLS
+    CSV for 2022; returns its path."""
+
+    def write(rows) -> Path:
+        import pandas as pd
+
+        cols = ["occupation", "total_employed_thousands", "pct_women", "pct_white", "pct_black_or_african_american",
+                "pct_asian", "pct_hispanic_or_latino", "level"]
+        df = pd.DataFrame(rows, columns=cols)
+        df.insert(0, "year", 2022)
+        path = tmp_path / "toy_bls.csv"
+        df.to_csv(path, index=False)
+        return path
+
+    return write
+
+
+@pytest.fixture
 def preference_rows():
     from fairalign.align.testing import TINY_PREFERENCES
 

@@ -15,14 +15,6 @@ def data_csv(tmp_path):
     return BBNLIDataset(rows).to_csv(tmp_path / "bbnli.csv")
 
 
-@pytest.fixture
-def tiny_causal_dir(tmp_path, tiny_llama, tokenizer):
-    path = tmp_path / "llama"
-    tiny_llama.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.mark.parametrize("command", [["eval", "bbnli"], ["eval", "bbnli-next", "build"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -42,9 +34,9 @@ def test_eval_bbnli_nli_kind(tmp_path, data_csv, capsys):
     assert "bbnli_bias_score" in capsys.readouterr().out
 
 
-def test_eval_bbnli_judge_kind_qa_generate(tmp_path, data_csv, tiny_causal_dir):
+def test_eval_bbnli_judge_kind_qa_generate(tmp_path, data_csv, tiny_llama_dir):
     out = tmp_path / "judge"
-    assert cli(["eval", "bbnli", "--predictor", str(tiny_causal_dir), "--kind", "judge", "--form", "qa",
+    assert cli(["eval", "bbnli", "--predictor", str(tiny_llama_dir), "--kind", "judge", "--form", "qa",
                 "--scoring", "generate", "--templates", "Read And Extract", "--data", str(data_csv),
                 "--out-dir", str(out), "--num-resamples", "20", "--device", "cpu", "--expand-samples"]) == 0
     result = json.loads((out / "bbnli.json").read_text())
@@ -62,11 +54,11 @@ def test_eval_bbnli_on_shared_templates(tmp_path, shared_data):
     assert result["n_premises"] == 16 and set(result["measures"]) == {"all", "domain=gender", "domain=race", "domain=religion"}
 
 
-def test_bbnli_next_build_cli(tmp_path, data_csv, tiny_causal_dir, capsys):
+def test_bbnli_next_build_cli(tmp_path, data_csv, tiny_llama_dir, capsys):
     model = save_tiny_nli(tmp_path / "nli", ROBERTA_MNLI)
     out = tmp_path / "cands.csv"
-    assert cli(["eval", "bbnli-next", "build", "--data", str(data_csv), "--generator", str(tiny_causal_dir),
-                "--predictors", str(model), f"judge:{tiny_causal_dir}", "--out", str(out),
+    assert cli(["eval", "bbnli-next", "build", "--data", str(data_csv), "--generator", str(tiny_llama_dir),
+                "--predictors", str(model), f"judge:{tiny_llama_dir}", "--out", str(out),
                 "--all-candidates", str(tmp_path / "all.csv"), "--num-variations", "2", "--max-new-tokens", "8", "--hypothesis-types", "stereotypical",
                 "--device", "cpu", "--criterion", "wrong"]) == 0
     with open(tmp_path / "all.csv", newline="") as f:

@@ -11,16 +11,8 @@ TOY = [
 
 
 @pytest.fixture
-def toy_csv(tmp_path):
-    import pandas as pd
-
-    cols = ["occupation", "total_employed_thousands", "pct_women", "pct_white", "pct_black_or_african_american",
-            "pct_asian", "pct_hispanic_or_latino", "level"]
-    df = pd.DataFrame(TOY, columns=cols)
-    df.insert(0, "year", 2022)
-    path = tmp_path / "toy_bls.csv"
-    df.to_csv(path, index=False)
-    return path
+def toy_csv(write_bls_csv):
+    return write_bls_csv(TOY)
 
 
 class Scripted:
