@@ -2,17 +2,8 @@
 import json
 
 import pytest
-import torch
 
 from fairalign.scripts import cli
-
-
-@pytest.fixture
-def tiny_dir(tmp_path, tiny_llama, left_tokenizer):
-    path = tmp_path / "tiny"
-    tiny_llama.save_pretrained(path)
-    left_tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.mark.parametrize("words", [["generate"], ["decoding", "train-head"]])
@@ -23,33 +14,33 @@ def test_help(words, capsys):
     assert "--model" in capsys.readouterr().out
 
 
-def test_train_head_then_generate_with_it(tiny_dir, tmp_path, capsys):
+def test_train_head_then_generate_with_it(tiny_llama_dir, tmp_path, capsys):
     data = tmp_path / "labelled.csv"
     rows = ["text,toxic,insult"] + [f"You are a wonderful person number {i}.,0,0" for i in range(6)] + \
            [f"You terrible idiot {i}.,1,0" for i in range(3)] + [f"Idiot idiot {i}.,0.2,0.9" for i in range(3)]
     data.write_text("\n".join(rows) + "\n")
     head_path = tmp_path / "head.json"
-    assert cli.main(["decoding", "train-head", "--model", str(tiny_dir), "--data", str(data), "--text-column", "text",
+    assert cli.main(["decoding", "train-head", "--model", str(tiny_llama_dir), "--data", str(data), "--text-column", "text",
                      "--label-column", "toxic,insult", "--out", str(head_path), "--epochs", "2"]) == 0
     meta = json.loads(head_path.read_text())["metadata"]
     assert meta["hidden_size"] == 32 and meta["class_names"] == ["non_toxic", "toxic"]
     assert "trained a 32->2 head" in capsys.readouterr().out
     out = tmp_path / "samples.jsonl"
-    assert cli.main(["generate", "--model", str(tiny_dir), "--uddia-head", str(head_path), "--prompt", "Hello world",
+    assert cli.main(["generate", "--model", str(tiny_llama_dir), "--uddia-head", str(head_path), "--prompt", "Hello world",
                      "--prompt", "The man", "--max-new-tokens", "4", "--num-return-sequences", "2",
                      "--uddia-redo-ppl-threshold", "none", "--uddia-trigger-threshold", "0.0", "--out", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 4 and {r["method"] for r in lines} == {"uddia"}
     assert all(r["adapted_steps"] >= 1 for r in lines)
     # plain generation through the same command
-    assert cli.main(["generate", "--model", str(tiny_dir), "--prompt", "Hello", "--max-new-tokens", "3", "--greedy"]) == 0
+    assert cli.main(["generate", "--model", str(tiny_llama_dir), "--prompt", "Hello", "--max-new-tokens", "3", "--greedy"]) == 0
 
 
-def test_train_head_bad_columns(tiny_dir, tmp_path):
+def test_train_head_bad_columns(tiny_llama_dir, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"text": "a", "label": 1}) + "\n")
     with pytest.raises(ValueError, match="columns \\['toxic'\\] not found"):
-        cli.main(["decoding", "train-head", "--model", str(tiny_dir), "--data", str(data), "--text-column", "text",
+        cli.main(["decoding", "train-head", "--model", str(tiny_llama_dir), "--data", str(data), "--text-column", "text",
                   "--label-column", "toxic", "--out", str(tmp_path / "h.pt")])
 
 
