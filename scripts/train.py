@@ -176,6 +176,10 @@ def main(args) -> int:
     trainer.save_model(config.output_dir)
     if trainer.accelerator.is_main_process:
         logger.info("saved to %s", config.output_dir)
+    # every rank reaches here before the process group goes: gloo aborts ("terminate called without an active
+    # exception") when a rank exits with its group still up while another is in its last collective
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
     return 0
 
 

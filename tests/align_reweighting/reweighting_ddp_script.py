@@ -57,3 +57,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run(args.out, args.batch, args.accumulation)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # tear the gloo group down on every rank together; exiting with it up can SIGABRT
+        dist.barrier()
+        dist.destroy_process_group()
