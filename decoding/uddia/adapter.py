@@ -148,8 +148,8 @@ class OffsetStore:
             self._pieces = (key, dict(zip(starts, parts)))
         return self._pieces[1][start]
 
-    def clear(self) -> None:
-        self.offsets, self._pieces = None, None
+    def set(self, offsets: torch.Tensor | None) -> None:
+        self.offsets, self._pieces = offsets, None
 
 
 @dataclass
@@ -256,12 +256,17 @@ class OffsetTuner(BaseTuner):
     def _unload_and_optionally_merge(self, merge=True, progressbar=False, safe_merge=False, adapter_names=None):
         if merge:
             raise NotImplementedError("UDDIA offsets are per sequence and cannot be merged")
-        wrapped = [(name, m) for name, m in self.model.named_modules() if isinstance(m, OffsetLayer)]
-        for name, layer in wrapped:
-            parent_name, _, child = name.rpartition(".")
-            setattr(self.model.get_submodule(parent_name), child, layer.base_layer)
+        unwrap_offset_layers(self.model)
         self._restore_peft_config()
         return self.model
+
+
+def unwrap_offset_layers(model: nn.Module) -> None:
+    """Put back, in `model`, the module each `OffsetLayer` wraps (object for object)."""
+    wrapped = [(name, m) for name, m in model.named_modules() if isinstance(m, OffsetLayer)]
+    for name, layer in wrapped:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, layer.base_layer)
 
 
 def _inner_model(model: nn.Module) -> tuple[str, nn.Module]:
@@ -320,7 +325,7 @@ class OffsetAdapter:
     def offsets(self, value: torch.Tensor | None) -> None:
         if value is not None and value.shape[-1] != sum(self.store.sizes):
             raise ValueError(f"offsets have {value.shape[-1]} columns, the attached adapter tunes {sum(self.store.sizes)}")
-        self.store.offsets, self.store._pieces = value, None
+        self.store.set(value)
 
     @property
     def num_layers(self) -> int:
@@ -353,7 +358,7 @@ class OffsetAdapter:
             spans[name[len(prefix) + 1 :] if prefix else name] = (start, start + dim)
             start += dim
         config = OffsetConfig(target_modules=frozenset(spans), spans=spans, inference_mode=True)
-        self.store.clear()
+        self.store.set(None)
         self.store.sizes = [site.stop - site.start for site in self.sites]
         try:
             if spans:  # PEFT refuses an adapter that targets nothing
@@ -363,12 +368,9 @@ class OffsetAdapter:
             if self.tuner is not None:
                 self.tuner.unload()
             else:  # no targets, or injection failed part-way: put back whatever was wrapped
-                for name, module in list(inner.named_modules()):
-                    if isinstance(module, OffsetLayer):
-                        parent, _, child = name.rpartition(".")
-                        setattr(inner.get_submodule(parent), child, module.base_layer)
+                unwrap_offset_layers(inner)
             self.tuner, self.sites = None, []
-            self.store.clear()
+            self.store.set(None)
             self.store.sizes = []
 
 
