@@ -37,9 +37,23 @@ class Estimate:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}] (n={self.n})"
 
 
-def _finite(x) -> float | None:
+def finite(x) -> float | None:
+    """x as a float, or None when it is None, NaN or infinite (JSON has no NaN/inf: undefined is null)."""
+    if x is None:
+        return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def percentile_interval(draws: Sequence[float], num_resamples: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """(low, high) percentile interval of the finite `draws` of `num_resamples` bootstrap resamples; (None,
+    None) when fewer than half of them (and at least one) gave a defined statistic."""
+    draws = [d for d in draws if math.isfinite(d)]
+    if len(draws) < max(1, num_resamples // 2):
+        return None, None
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(draws, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def bootstrap_ci(
@@ -59,20 +73,13 @@ def bootstrap_ci(
     n = len(clusters)
     if n == 0:
         return Estimate(None, None, None, 0)
-    value = _finite(statistic(clusters))
+    value = finite(statistic(clusters))
     if n < 2 or value is None:
         return Estimate(value, None, None, n)
     rng = np.random.default_rng(seed)
-    stats = []
-    for idx in rng.integers(0, n, size=(num_resamples, n)):
-        s = statistic([clusters[i] for i in idx])
-        if math.isfinite(s):
-            stats.append(s)
-    if len(stats) < num_resamples // 2:
-        return Estimate(value, None, None, n)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
-    return Estimate(value, float(low), float(high), n)
+    draws = [statistic([clusters[i] for i in idx]) for idx in rng.integers(0, n, size=(num_resamples, n))]
+    low, high = percentile_interval(draws, num_resamples, confidence)
+    return Estimate(value, low, high, n)
 
 
 def bootstrap_mean(values: Sequence[float], **kwargs) -> Estimate:

@@ -9,7 +9,8 @@ For a metric M computed by `stat` from per-unit values (prompts, occupations, pr
 - unpaired (no shared unit ids): independent resamples of each system's own units,
   d* = stat(system*) - stat(baseline*).
 Resamples where either statistic is undefined (NaN/inf) are dropped; with fewer than half left, or fewer
-than 2 units, there is no interval (low = high = None), as in `fairalign.eval.stats.bootstrap_ci`.
+than 2 units, there is no interval (low = high = None): `fairalign.eval.stats.bootstrap_ci` and
+`percentile_interval`, the rule of every interval.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from fairalign.eval.suite.tasks.common import LEVEL, finite
+from fairalign.eval.stats import bootstrap_ci, finite, percentile_interval
+from fairalign.eval.suite.tasks.common import LEVEL
 
 Stat = Callable[[list], float]
 
@@ -31,29 +33,15 @@ def _value(stat: Stat, values: list) -> float:
     return x if math.isfinite(x) else math.nan
 
 
-def _interval(draws: list[float], num_resamples: int) -> tuple[float | None, float | None]:
-    draws = [d for d in draws if math.isfinite(d)]
-    if len(draws) < max(1, num_resamples // 2):
-        return None, None
-    alpha = (1.0 - LEVEL) / 2.0
-    low, high = np.quantile(draws, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def paired_difference(stat: Stat, baseline: Sequence, system: Sequence, num_resamples: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap: `baseline[i]` and `system[i]` are the same unit's values under the two systems."""
     if len(baseline) != len(system):
         raise ValueError(f"paired_difference needs aligned units; got {len(baseline)} and {len(system)} values")
-    n = len(baseline)
-    value = _value(stat, list(system)) - _value(stat, list(baseline)) if n else math.nan
-    low = high = None
-    if n >= 2 and math.isfinite(value):
-        rng = np.random.default_rng(seed)
-        draws = []
-        for idx in rng.integers(0, n, size=(num_resamples, n)):
-            draws.append(_value(stat, [system[i] for i in idx]) - _value(stat, [baseline[i] for i in idx]))
-        low, high = _interval(draws, num_resamples)
-    return {"value": finite(value), "low": low, "high": high, "level": LEVEL, "n": n, "paired": True,
+    # a unit is the pair (its system value, its baseline value): the cluster bootstrap resamples pairs
+    est = bootstrap_ci(list(zip(system, baseline)),
+                       lambda pairs: _value(stat, [s for s, _ in pairs]) - _value(stat, [b for _, b in pairs]),
+                       num_resamples, LEVEL, seed)
+    return {"value": est.value, "low": est.low, "high": est.high, "level": LEVEL, "n": est.n, "paired": True,
             "method": "paired percentile bootstrap over shared units"}
 
 
@@ -67,7 +55,7 @@ def unpaired_difference(stat: Stat, baseline: Sequence, system: Sequence, num_re
         draws = []
         for ib, js in zip(rng_b.integers(0, nb, size=(num_resamples, nb)), rng_s.integers(0, ns, size=(num_resamples, ns))):
             draws.append(_value(stat, [system[j] for j in js]) - _value(stat, [baseline[i] for i in ib]))
-        low, high = _interval(draws, num_resamples)
+        low, high = percentile_interval(draws, num_resamples, LEVEL)
     return {"value": finite(value), "low": low, "high": high, "level": LEVEL, "n": nb + ns, "paired": False,
             "method": "unpaired: independent percentile bootstraps of each system's units"}
 

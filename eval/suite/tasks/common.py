@@ -11,10 +11,11 @@ stored with their per-unit values, so a comparison can resample the same units f
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from fairalign.eval.stats import finite
 
 LEVEL = 0.95  # every interval in the suite is a 95% interval (the evaluations' bootstrap / Wilson default)
 
@@ -53,14 +54,6 @@ def metric_entry(estimate, *, label: str, unit: str, units: str, higher_is_bette
     return {"value": finite(est.get("value")), "low": finite(est.get("low")), "high": finite(est.get("high")),
             "level": LEVEL, "n": int(est.get("n") or 0), "method": est.get("method") or "bootstrap",
             "label": label, "unit": unit, "units": units, "higher_is_better": higher_is_better, "ideal": ideal}
-
-
-def finite(x) -> float | None:
-    """JSON has no NaN/inf: undefined values are null."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def jsonable(x):
