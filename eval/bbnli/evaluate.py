@@ -71,14 +71,15 @@ def predict(predictor, examples: Sequence[BBNLIExample], expand_samples: bool = 
     return labels, samples
 
 
-def _clusters(examples: Sequence[BBNLIExample], counts: np.ndarray) -> list[np.ndarray]:
-    """Summed count rows per premise cluster."""
+def premise_clusters(examples: Sequence[BBNLIExample], counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Summed count rows per premise (the cluster every BBNLI interval resamples), keyed by `premise_key` in
+    first-seen order. Public: the suite's comparisons resample the same clusters."""
     keys: dict[str, int] = {}
     for ex in examples:
         keys.setdefault(ex.premise_key, len(keys))
     out = np.zeros((len(keys), counts.shape[1]), dtype=np.int64)
     np.add.at(out, [keys[ex.premise_key] for ex in examples], counts)
-    return list(out)
+    return dict(zip(keys, out))
 
 
 def _estimate(clusters: list[np.ndarray], formula, boot: dict) -> dict:
@@ -91,8 +92,18 @@ def _estimate(clusters: list[np.ndarray], formula, boot: dict) -> dict:
 def measure_estimates(examples, counts, names, boot) -> dict[str, dict]:
     """Each named measure of `MEASURES` with its premise-cluster bootstrap CI, from per-row counts
     (`row_counts`); boot = {"num_resamples", "seed", ...}. Public: the `evaluate` module uses it."""
-    clusters = _clusters(examples, counts)
+    clusters = list(premise_clusters(examples, counts).values())
     return {name: _estimate(clusters, MEASURES[name].formula, boot) for name in names}
+
+
+def grouped_measure_estimates(examples, counts, names, boot, keys) -> dict[str, dict[str, dict]]:
+    """`measure_estimates` on the rows of each value of each row field in `keys`: {"<key>=<value>": measures}."""
+    out = {}
+    for key in keys:
+        for value in sorted({str(getattr(ex, key)) for ex in examples}):
+            idx = [i for i, ex in enumerate(examples) if str(getattr(ex, key)) == value]
+            out[f"{key}={value}"] = measure_estimates([examples[i] for i in idx], counts[idx], names, boot)
+    return out
 
 
 def _accuracy_table(examples, counts, keys: list[str], boot: dict) -> list[dict]:
@@ -167,11 +178,8 @@ def evaluate_nli_bias(predictor, dataset, *, task: str | os.PathLike | dict | No
     counts = row_counts(scored, scored_labels)
 
     names = [m["metric"] for m in task["metric_list"] if m["metric"] in MEASURES]
-    measures = {"all": measure_estimates(scored, counts, names, boot)}
-    for key in group_by:
-        for value in sorted({str(getattr(ex, key)) for ex in scored}):
-            idx = [i for i, ex in enumerate(scored) if str(getattr(ex, key)) == value]
-            measures[f"{key}={value}"] = measure_estimates([scored[i] for i in idx], counts[idx], names, boot)
+    measures = {"all": measure_estimates(scored, counts, names, boot),
+                **grouped_measure_estimates(scored, counts, names, boot, group_by)}
 
     table_keys = list(task["table_group_by"]) + (["variation"] if data.has_variants else [])
     table = _accuracy_table(scored, counts, table_keys, boot)

@@ -2,9 +2,10 @@
 
 Thin by design: rows are read by the suite's `example_from_row`, the measures are the registered ones of
 `fairalign.eval.bbnli.metrics` (MEASURES, BRITTLENESS_MEASURES, row_counts), and the premise-clustered
-bootstrap is the suite's own (`measure_estimates`, `brittleness_estimates` of fairalign.eval.bbnli.evaluate), so the numbers
-are those `evaluate_nli_bias` reports for the same predictions. evaluate copies this file into its cache and
-imports it on its own, so it imports fairalign by absolute name (never relatively), one import per line.
+bootstrap is the suite's own (`measure_estimates`, `grouped_measure_estimates`, `brittleness_estimates` of
+fairalign.eval.bbnli.evaluate), so the numbers are those `evaluate_nli_bias` reports for the same
+predictions. evaluate copies this file into its cache and imports it on its own, so it imports fairalign by
+absolute name (never relatively), one import per line.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fairalign.eval.bbnli.data import NEXT_COLUMNS
 from fairalign.eval.bbnli.data import BBNLIExample
 from fairalign.eval.bbnli.data import example_from_row
 from fairalign.eval.bbnli.evaluate import brittleness_estimates
+from fairalign.eval.bbnli.evaluate import grouped_measure_estimates
 from fairalign.eval.bbnli.evaluate import measure_estimates
 from fairalign.eval.bbnli.evaluate import load_task
 from fairalign.eval.bbnli.metrics import BRITTLENESS_MEASURES
@@ -153,11 +155,8 @@ class FairalignBbnli(CheckedInputs, evaluate.Metric):
             out.update(estimate_fields(name, brittle.get(name, {"value": None, "low": None, "high": None})))
         out["n_variant_groups"] = brittle[_BRITTLE[0]]["n_groups"] if brittle else 0
         if keys:
-            out["groups"] = {}
-            for key in keys:
-                for value in sorted({str(getattr(ex, key)) for ex in examples}):
-                    idx = [i for i, ex in enumerate(examples) if str(getattr(ex, key)) == value]
-                    out["groups"][f"{key}={value}"] = _flat(measure_estimates([examples[i] for i in idx], counts[idx], _NAMES, boot))
+            groups = grouped_measure_estimates(examples, counts, _NAMES, boot, keys)
+            out["groups"] = {name: _flat(measures) for name, measures in groups.items()}
         return out
 
 

@@ -41,6 +41,7 @@ def build_predictor(lm, settings: dict):
 
 def run(system, source, settings: dict, ctx) -> TaskOutput:
     from fairalign.eval.bbnli import evaluate_nli_bias
+    from fairalign.eval.bbnli.evaluate import premise_clusters
     from fairalign.eval.bbnli.metrics import row_counts
 
     lm = system.lm(settings["use_chat_template"])
@@ -57,10 +58,7 @@ def run(system, source, settings: dict, ctx) -> TaskOutput:
     examples = [ex for ex in source.data if getattr(ex, field).strip()]  # the rows evaluate_nli_bias scored
     if [ex.item_id for ex in examples] != [p["item_id"] for p in result.predictions]:
         raise RuntimeError("BBNLI predictions are not in row order; cannot rebuild per-premise counts")
-    counts = row_counts(examples, [p["prediction"] for p in result.predictions])
-    premises: dict[str, np.ndarray] = {}
-    for ex, row in zip(examples, counts):
-        premises[ex.premise_key] = premises.get(ex.premise_key, 0) + row
+    premises = premise_clusters(examples, row_counts(examples, [p["prediction"] for p in result.predictions]))
     metrics = {}
     for name, est in result.measures["all"].items():
         info = result.metric_info[name]
