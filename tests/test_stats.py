@@ -53,3 +53,13 @@ def test_bootstrap_empty_and_singleton():
     assert bootstrap_mean([]).value is None
     one = bootstrap_mean([3.0])
     assert one.value == 3.0 and one.low is None
+
+
+def test_no_interval_when_too_few_resamples_are_defined():
+    # the statistic is defined on the full sample only; every resample repeats a cluster and is NaN
+    def distinct_only(xs):
+        return float(np.mean(xs)) if len(set(xs)) == len(xs) else math.nan
+
+    for resamples in (1, 2, 50):  # 1: zero defined draws must not reach np.quantile
+        est = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], distinct_only, num_resamples=resamples, seed=0)
+        assert est.value == 4.5 and est.low is None and est.high is None
