@@ -93,12 +93,12 @@ def generate_with_and_without_uddia(args, out: Path, progress: Progress) -> dict
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.decoding import UDDIAConfig, UDDIAGenerator, load_head
     from fairalign.decoding.heads import demo_head_path
+    from fairalign.eval.suite.sources import DEMO_PROMPTS
     from fairalign.eval.toxicity.data import load_prompts
 
     progress.step("Generation with and without UDDIA on provocative prompts (demo head: a profanity proxy)")
     model, tokenizer = load_model_and_tokenizer(args.model)
-    prompts = [p["prompt"] for p in load_prompts(ROOT / "eval" / "toxicity" / "resources" / "demo_prompts.jsonl")
-               if p.get("kind") == "provocative"][:4]
+    prompts = [p["prompt"] for p in load_prompts(DEMO_PROMPTS) if p.get("kind") == "provocative"][:4]
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     kwargs = dict(max_new_tokens=16, do_sample=True, top_p=0.9, top_k=0, num_return_sequences=2,
                   pad_token_id=tokenizer.pad_token_id)
