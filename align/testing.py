@@ -81,6 +81,15 @@ def tiny_llama(vocab_size: int | None = None, seed: int = 0, hidden_size: int = 
     return LlamaForCausalLM(config).eval()
 
 
+def save_tiny_llama(path):
+    """`tiny_llama()` and `tiny_tokenizer()` saved as a local model folder (for APIs and CLIs that take a path);
+    returns `path`."""
+    model, tokenizer = tiny_llama(), tiny_tokenizer()
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def tiny_gpt2(vocab_size: int | None = None, seed: int = 0, hidden_size: int = 32, num_layers: int = 2):
     """2-layer GPT-2 (linear biases, LayerNorm with beta), all dropout off, float32."""
     from transformers import GPT2Config, GPT2LMHeadModel

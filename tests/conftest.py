@@ -43,31 +43,20 @@ def tiny_gpt2():
 
 
 @pytest.fixture
-def tiny_llama_dir(tmp_path, tiny_llama, tokenizer):
+def tiny_llama_dir(tmp_path):
     """The tiny Llama and its tokenizer saved to a folder, for CLIs that take a model path."""
-    path = tmp_path / "tiny-llama"
-    tiny_llama.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    from fairalign.align.testing import save_tiny_llama
+
+    return save_tiny_llama(tmp_path / "tiny-llama")
 
 
 @pytest.fixture
 def write_bls_csv(tmp_path):
     """Writes rows (occupation, total (thousands), % women, White, Black, Asian, Hispanic, level) as a clean BLS
     CSV for 2022; returns its path."""
+    from toy_files import write_bls_csv
 
-    def write(rows) -> Path:
-        import pandas as pd
-
-        cols = ["occupation", "total_employed_thousands", "pct_women", "pct_white", "pct_black_or_african_american",
-                "pct_asian", "pct_hispanic_or_latino", "level"]
-        df = pd.DataFrame(rows, columns=cols)
-        df.insert(0, "year", 2022)
-        path = tmp_path / "toy_bls.csv"
-        df.to_csv(path, index=False)
-        return path
-
-    return write
+    return lambda rows: write_bls_csv(tmp_path / "toy_bls.csv", rows)
 
 
 @pytest.fixture

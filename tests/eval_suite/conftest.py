@@ -2,13 +2,14 @@
 three-system run (base, tuned adapter, UDDIA) over tiny data that several tests read."""
 import pytest
 
-from suite_helpers import CountingScorer, one_thread, save_lora_adapter, save_random_head, save_tiny_model, suite_dict
+from fairalign.align.testing import save_tiny_llama
+from suite_helpers import CountingScorer, one_thread, save_lora_adapter, save_random_head, suite_dict
 
 
 @pytest.fixture(scope="session")
 def tiny_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite_models")
-    model = save_tiny_model(root / "model")
+    model = str(save_tiny_llama(root / "model"))
     return {"root": root, "model": model, "adapter": save_lora_adapter(model, root / "adapter"),
             "head": save_random_head(root / "head.json")}
 

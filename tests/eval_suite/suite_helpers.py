@@ -4,6 +4,8 @@ import contextlib
 import json
 import zlib
 
+from toy_files import write_bls_csv
+
 # occupation, total (thousands), % women, White, Black, Asian, Hispanic, level (round numbers, as tests/eval_occupation)
 TOY_BLS = [
     ("Total, 16 years and over", 1000, 50.0, 75.0, 15.0, 10.0, 20.0, 0),
@@ -27,16 +29,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def save_tiny_model(path):
-    """A 2-layer random Llama and the tiny tokenizer, saved as a local model folder."""
-    from fairalign.align.testing import tiny_llama, tiny_tokenizer
-
-    model, tokenizer = tiny_llama(), tiny_tokenizer()
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def save_lora_adapter(model_dir, path, seed=1):
@@ -71,14 +63,7 @@ def write_prompts(path, prompts=PROMPTS):
 
 
 def write_toy_bls(path):
-    import pandas as pd
-
-    cols = ["occupation", "total_employed_thousands", "pct_women", "pct_white", "pct_black_or_african_american",
-            "pct_asian", "pct_hispanic_or_latino", "level"]
-    df = pd.DataFrame(TOY_BLS, columns=cols)
-    df.insert(0, "year", 2022)
-    df.to_csv(path, index=False)
-    return str(path)
+    return str(write_bls_csv(path, TOY_BLS))
 
 
 def write_toy_bbnli(path):
