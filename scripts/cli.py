@@ -10,6 +10,7 @@ Modules are imported only when their subcommand runs, so `fairalign --help` is i
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # (words of the subcommand) -> (module in fairalign.scripts, one-line summary)
@@ -60,7 +61,25 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"fairalign.scripts.{COMMANDS[words][0]}")
     parser = module.make_parser()
     parser.prog = "fairalign " + " ".join(words)
-    return int(module.main(parse(module, parser, rest)) or 0)
+    return run(module, parser, rest)
+
+
+def run(module, parser, argv: list[str]) -> int:
+    """Parse and run one subcommand. Bad input (a setting, a file, a row; `InputError` or another ValueError,
+    a missing file) is one line naming the problem and the fix, exit code 2, like argparse's own errors;
+    FAIRALIGN_TRACEBACK=1 shows the traceback too."""
+    from fairalign.align.errors import InputError
+
+    try:
+        return int(module.main(parse(module, parser, argv)) or 0)
+    except (InputError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("FAIRALIGN_TRACEBACK"):
+            raise
+        message = " ".join(str(err).split())  # one line, whatever the message's own line breaks
+        if not isinstance(err, InputError):
+            message = f"{type(err).__name__}: {message} (FAIRALIGN_TRACEBACK=1 shows where)"
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
 
 
 def parse(module, parser, argv):
