@@ -179,7 +179,6 @@ def add_completion_logps_forward(model) -> None:
             return inner(*args, **kwargs)
         kwargs["use_cache"] = False
         mask = completion_targets != IGNORE
-        out = torch.zeros(mask.shape, dtype=torch.float32, device=completion_targets.device)
         if plain:
             hidden = getattr(self, self.base_model_prefix)(*args, **kwargs).last_hidden_state
             lm_head = self.get_output_embeddings()
@@ -187,6 +186,8 @@ def add_completion_logps_forward(model) -> None:
         else:  # unusual heads (soft-capping, scaled logits): let the model build its logits
             logits = inner(*args, **kwargs).logits
             lp = torch.log_softmax(logits[mask].float(), dim=-1).gather(-1, completion_targets[mask][:, None]).squeeze(-1)
+        # float32 for float32/bf16/fp16 models (half precision is reduced in float32), float64 for float64 ones
+        out = torch.zeros(mask.shape, dtype=lp.dtype, device=completion_targets.device)
         return out.masked_scatter(mask, lp)
 
     model.forward = types.MethodType(forward, model)

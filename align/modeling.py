@@ -69,8 +69,34 @@ def embedded_model_path() -> Path:
 
 
 def resolve_model_path(name_or_path: str | None) -> str:
-    """Hub id or local path unchanged; the embedded aliases -> the converted local directory."""
-    return str(embedded_model_path()) if is_embedded(name_or_path) else str(name_or_path)
+    """Hub id or local path unchanged; the embedded aliases -> the converted local directory. A name that looks
+    like a local path (starts with . / ~, or has more than one /) must exist: a typo is not sent to the Hub."""
+    if is_embedded(name_or_path):
+        return str(embedded_model_path())
+    text = str(name_or_path)
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or text.endswith("/"):
+        from fairalign.align.errors import require_path
+
+        require_path(text, "model", "give an existing local model folder, a Hub id (org/name) or 'smollm2'")
+    return text
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device) -> torch.dtype:
+    """torch dtype from a name in DTYPES (or a torch dtype); None: bfloat16 on CUDA, float32 elsewhere."""
+    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return DTYPES[dtype.lower()]
+    from fairalign.align.errors import InputError
+
+    raise InputError(f"dtype={dtype!r} is not a dtype fairalign loads models in; use one of "
+                     f"{', '.join(sorted(DTYPES))} (or leave it unset: bfloat16 on CUDA, float32 on CPU)")
 
 
 def load_tokenizer(name_or_path: str | None = DEFAULT_MODEL, padding_side: str = "left"):
@@ -96,10 +122,7 @@ def load_model_and_tokenizer(
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype is None:
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    elif isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+    dtype = resolve_dtype(dtype, device)
     path = resolve_model_path(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs).to(device)
     tokenizer = load_tokenizer(path, padding_side=padding_side)

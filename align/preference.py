@@ -25,6 +25,8 @@ from trl import DPOConfig, DPOTrainer
 
 from fairalign.align.data import validate_preference_dataset
 from fairalign.align.logprobs import add_completion_logps_forward, completion_logps, pack_examples
+from fairalign.align.run_guard import RunGuardMixin, configure_cpu_launch
+from fairalign.align.validation import validate_fields
 
 logger = logging.getLogger("fairalign")
 
@@ -66,6 +68,8 @@ class PreferenceConfig(DPOConfig):
     )
 
     def __post_init__(self):
+        validate_fields(self)  # every number finite and in range (beta > 0, ...), named in the error
+        configure_cpu_launch(self)
         if self.bf16 is None:
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.fp16
         if self.long_sequences not in ("skip", "error"):
@@ -113,13 +117,14 @@ class PreferenceCollator:
             "num_tokens": torch.tensor([2 * len(p) + len(b[0]) + len(b[1]) for p, b in zip(prompts, branches)]),
         }
         for key in ("ref_chosen_logps", "ref_rejected_logps", *self.extra_columns):
-            if key in examples[0]:
-                batch[key] = torch.tensor([float(ex[key]) for ex in examples])
+            if key in examples[0]:  # float64 as stored; the step casts to the model's precision
+                batch[key] = torch.tensor([float(ex[key]) for ex in examples], dtype=torch.float64)
         return batch
 
 
-class PreferenceTrainer(DPOTrainer):
-    """Base class: override `pair_losses`. See the module docstring for the contract."""
+class PreferenceTrainer(RunGuardMixin, DPOTrainer):
+    """Base class: override `pair_losses`. See the module docstring for the contract (and
+    `fairalign.align.run_guard` for what every run guarantees: finite steps, one run per folder, resume)."""
 
     needs_reference: bool = True
     extra_columns: tuple[str, ...] = ()
@@ -238,6 +243,7 @@ class PreferenceTrainer(DPOTrainer):
         policy = completion_logps(model, inputs, B, K)[0] if with_policy else None
         if "ref_chosen_logps" in inputs:
             ref = torch.stack([inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]], dim=1)
+            ref = ref if policy is None else ref.to(policy.dtype)
         elif self.needs_reference:
             with torch.no_grad(), self._reference_context() as ref_model:
                 ref = completion_logps(ref_model or model, inputs, B, K)[0][:, :2]

@@ -15,8 +15,9 @@ eps validated when the config is built instead of a warning and a division by ze
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from fairalign.align.losses import dpo_loss, robust_dpo_loss, validate_flip_rate
+from fairalign.align.losses import dpo_loss, robust_dpo_loss
 from fairalign.align.preference import PairLogps, PreferenceConfig, PreferenceTrainer
 
 
@@ -25,11 +26,9 @@ class RobustDPOConfig(PreferenceConfig):
     """Config for `RobustDPOTrainer`. flip_rate (eps, float in [0, 0.5), default 0.1): the probability that a
     pair's preference label is flipped; 0 gives DPO. beta (default 0.1): DPO's inverse temperature."""
 
-    flip_rate: float = field(default=0.1, metadata={"help": "Label flip rate eps in [0, 0.5); 0 = plain DPO."})
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"flip_rate": "[0, 0.5)"}
 
-    def __post_init__(self):
-        validate_flip_rate(self.flip_rate)
-        super().__post_init__()
+    flip_rate: float = field(default=0.1, metadata={"help": "Label flip rate eps in [0, 0.5); 0 = plain DPO."})
 
 
 class RobustDPOTrainer(PreferenceTrainer):

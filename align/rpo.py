@@ -14,6 +14,7 @@ weight depends on the batch's composition); it equals "mean" only when chosen le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from fairalign.align.losses import dpo_loss, rpo_loss, sft_nll
 from fairalign.align.preference import PairLogps, PreferenceConfig, PreferenceTrainer
@@ -24,12 +25,12 @@ class RPOConfig(PreferenceConfig):
     """Config for `RPOTrainer`. eta (default 0.005): weight of the SFT term; sft_reduction: "sum" (paper,
     eta*beta*summed NLL) or "mean" (per-sequence token-mean NLL with weight eta)."""
 
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"eta": "[0, inf)"}
+
     eta: float = field(default=0.005, metadata={"help": "Weight eta of the SFT (NLL) regulariser, >= 0."})
     sft_reduction: str = field(default="sum", metadata={"help": "'sum' (paper: eta*beta*sum NLL) or 'mean' (eta*mean NLL)."})
 
     def __post_init__(self):
-        if self.eta < 0:
-            raise ValueError(f"eta must be >= 0; got {self.eta}")
         if self.sft_reduction not in ("sum", "mean"):
             raise ValueError(f"sft_reduction must be 'sum' or 'mean'; got {self.sft_reduction!r}")
         super().__post_init__()

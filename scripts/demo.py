@@ -83,7 +83,7 @@ def train_rdpo(args, out: Path, progress: Progress) -> dict:
     print(f"  log p(chosen) > log p(rejected): before {before['logp_accuracy_before']:.0%} -> after {after['logp_accuracy_after']:.0%}")
     print(f"  implicit reward accuracy {after['reward_accuracy']:.0%}, mean reward margin {after['reward_margin']:+.3f}")
     print(f"  adapter saved to {config.output_dir}")
-    done.write_text(json.dumps(result, indent=2, default=str))
+    _write_json(done, result)
     return result
 
 
@@ -128,7 +128,7 @@ def generate_with_and_without_uddia(args, out: Path, progress: Progress) -> dict
               f"UDDIA {result['mean_profanity']['uddia']:.3f} (8 samples: an illustration, not a measurement)")
     print(f"  time: plain {seconds['plain']:.1f} s, UDDIA {seconds['uddia']:.1f} s "
           f"({result['speed_ratio_uddia_vs_plain']:.2f}x plain speed)")
-    (out / "uddia_samples.json").write_text(json.dumps(result, indent=2))
+    _write_json(out / "uddia_samples.json", result)
     return result
 
 
@@ -163,12 +163,24 @@ def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) 
 
 
 def main(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from fairalign.align.errors import InputError
+    from fairalign.align.locking import hold_folder
+
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = skip - {"train", "generate", "suite"}
     if unknown:
-        raise SystemExit(f"--skip: unknown stage(s) {sorted(unknown)}; choose from train, generate, suite")
+        raise InputError(f"--skip: unknown stage(s) {sorted(unknown)}; choose from train, generate, suite")
+    with hold_folder(args.out, "fairalign demo"):  # a second demo on the same --out refuses instead of mixing files
+        return _run(args, Path(args.out), skip)
+
+
+def _write_json(path: Path, obj) -> None:
+    from fairalign.align.files import write_bytes_atomic
+
+    write_bytes_atomic(path, json.dumps(obj, indent=2, default=str).encode("utf-8"))  # whole or absent
+
+
+def _run(args, out: Path, skip: set) -> int:
     stages = [(name, est) for name, est in (("train", 60), ("generate", 40), ("suite", 180)) if name not in skip]
     progress = Progress([est for _, est in stages])
     summary: dict = {}
@@ -183,7 +195,7 @@ def main(args) -> int:
             if adapter is None and (out / "rdpo-adapter" / "adapter_config.json").exists():
                 adapter = str(out / "rdpo-adapter")
             summary["suite"] = run_suite_compare(args, out, adapter, progress)
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _write_json(out / "demo_summary.json", summary)
     print(f"\nDone in {time.time() - progress.t0:.0f} s. Summary: {out / 'demo_summary.json'}")
     if "suite" in summary:
         print(f"Report: {Path(summary['suite']['report']).resolve()}")

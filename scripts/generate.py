@@ -63,17 +63,46 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _prompts(args) -> list[str]:
+    from fairalign.align.errors import InputError, require_path
+
+    prompts = list(args.prompt)
+    for i, text in enumerate(prompts):
+        if not text.strip():
+            raise InputError(f"--prompt number {i + 1} is empty: there is nothing to continue; give some text "
+                             "(for unconditional samples, start from a word such as 'The')")
+    if args.prompts_file:
+        path = require_path(args.prompts_file, "--prompts-file", "give a text file with one prompt per line")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise InputError(f"--prompts-file {path}: not UTF-8 ({err.reason} at byte {err.start}); re-save it as UTF-8") from None
+        prompts += [line for line in lines if line.strip()]
+    if not prompts:
+        raise InputError("no prompts: pass --prompt TEXT (repeatable) or --prompts-file FILE with non-empty lines")
+    return prompts
+
+
+def _check_settings(args) -> None:
+    """Every number of the command line checked before the model loads (one line naming the flag)."""
+    from fairalign.align.validation import check_number
+
+    for flag, value, interval in [("--max-new-tokens", args.max_new_tokens, "[1, inf)"), ("--top-k", args.top_k, "[0, inf)"),
+                                  ("--num-return-sequences", args.num_return_sequences, "[1, inf)"),
+                                  ("--batch-size", args.batch_size, "[1, inf)")]:
+        check_number(value, flag, interval, integer=True)
+    check_number(args.top_p, "--top-p", "(0, 1]")
+    check_number(args.temperature, "--temperature", "(0, inf)")
+    uddia_config_from_args(args)  # UDDIAConfig validates the --uddia-* values given
+
+
 def main(args) -> int:
     import torch
-    from pathlib import Path
 
     from fairalign.align.modeling import load_model_and_tokenizer
 
-    prompts = list(args.prompt)
-    if args.prompts_file:
-        prompts += [line.rstrip("\n") for line in Path(args.prompts_file).read_text().splitlines() if line.strip()]
-    if not prompts:
-        raise ValueError("no prompts: pass --prompt TEXT (repeatable) or --prompts-file FILE")
+    prompts = _prompts(args)
+    _check_settings(args)
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=args.dtype, device=args.device)
     generator = model
     use_uddia = args.uddia_head is not None or args.uddia_debias_only
@@ -109,10 +138,9 @@ def main(args) -> int:
             rows.append(row)
             print(f"[{row['prompt']!r} #{row['sample']}] {text}")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        from fairalign.align.files import write_bytes_atomic
+
+        write_bytes_atomic(args.out, "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8"))
         print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 

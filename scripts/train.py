@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 logger = logging.getLogger("fairalign")
@@ -25,6 +26,8 @@ logger = logging.getLogger("fairalign")
 @dataclass
 class ScriptArguments:
     """Keys of a recipe that are not trainer-config fields."""
+
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"max_train_samples": "[1, inf)", "lora_r": "[1, inf)", "lora_alpha": "(0, inf)", "lora_dropout": "[0, 1)"}
 
     method: str = field(default="rdpo", metadata={"help": "Training method: rdpo | rpo | logic | reweight."})
     model_name_or_path: str = field(default="smollm2", metadata={"help": "Hub id, local path, or 'smollm2' (embedded)."})
@@ -40,6 +43,15 @@ class ScriptArguments:
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout (0 keeps runs reproducible)."})
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={"help": "Modules to adapt."})
     text_column: str = field(default="text", metadata={"help": "Text column for method=reweight (causal-LM data)."})
+
+    def __post_init__(self):
+        from fairalign.align.validation import validate_fields
+
+        validate_fields(self)
+        if self.dtype is not None:
+            from fairalign.align.modeling import resolve_dtype
+
+            resolve_dtype(self.dtype, "cpu")  # InputError naming the valid names, before any model loads
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -71,37 +83,94 @@ def _yaml_to_argv(recipe: dict) -> list[str]:
     return argv
 
 
-def resolve_args(config_path: str | None, overrides: list[str]):
-    """(ScriptArguments, method config) from a recipe plus overrides; errors name unknown keys."""
+def _read_recipe(config_path: str) -> dict:
     import yaml
+
+    from fairalign.align.errors import InputError, require_path
+
+    path = require_path(config_path, "--config", "give a recipe YAML, e.g. configs/recipes/rdpo/smollm2-135m_lora.yaml")
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable YAML file ({' '.join(str(err).split())})") from None
+    if not isinstance(recipe, dict):
+        raise InputError(f"{path}: a recipe is a flat mapping of field: value, got a {type(recipe).__name__}")
+    return recipe
+
+
+def _check_recipe_types(recipe: dict, classes, where: str) -> None:
+    """A recipe value of the wrong shape (a list or mapping for a scalar, text for a number) is one clear
+    error here, instead of argparse's usage text about the argv the recipe becomes."""
+    import typing
+
+    from fairalign.align.errors import InputError
+    from fairalign.align.validation import describe_type, type_ok
+
+    hints = {}
+    for cls in classes:
+        hints.update(typing.get_type_hints(cls))
+    for key, value in recipe.items():
+        hint = hints.get(key)
+        if hint is None or value is None or type_ok(value, hint):
+            continue
+        takes_number, takes_bool = type_ok(1.0, hint) or type_ok(1, hint), type_ok(True, hint)
+        if isinstance(value, str) and takes_number and _is_number_text(value):
+            continue  # YAML reads 5e-4 as text; argparse converts it
+        if isinstance(value, str) and takes_bool and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            continue
+        if isinstance(value, (list, dict)) or takes_number or takes_bool:
+            raise InputError(f"{where}: {key}: {value!r} is a {type(value).__name__}; expected {describe_type(hint)}")
+        # other mismatches (text for an enum-typed field, ...) are argparse's to judge
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _one_line_errors(parser, method: str, config_cls) -> None:
+    """argparse prints its usage (every field: ~140 lines) and exits; raise one InputError instead."""
+    from fairalign.align.errors import InputError
+
+    def error(message):
+        raise InputError(f"recipe/flags for method {method!r}: {message} (keys are fields of ScriptArguments or "
+                         f"{config_cls.__name__}, see docs/training.md)")
+
+    parser.error = error
+
+
+def resolve_args(config_path: str | None, overrides: list[str]):
+    """(ScriptArguments, method config) from a recipe plus overrides. Unknown keys, values of the wrong type and
+    out-of-range numbers are InputErrors naming the key, before any model loads."""
     from transformers import HfArgumentParser
 
+    from fairalign.align.errors import InputError
     from fairalign.align.registry import get_method
 
-    recipe = {}
-    if config_path:
-        recipe = yaml.safe_load(Path(config_path).read_text()) or {}
-        if not isinstance(recipe, dict):
-            raise ValueError(f"{config_path}: a recipe is a flat mapping of field: value")
+    recipe = _read_recipe(config_path) if config_path else {}
     method = recipe.get("method", "rdpo")
     if "--method" in overrides:
-        method = overrides[overrides.index("--method") + 1]
-    config_cls, _ = get_method(method).load()
+        i = overrides.index("--method")
+        method = overrides[i + 1] if i + 1 < len(overrides) else ""
+    try:
+        config_cls, _ = get_method(method).load()
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    _check_recipe_types(recipe, (ScriptArguments, config_cls), config_path or "recipe")
     parser = HfArgumentParser((ScriptArguments, config_cls), allow_abbrev=False)  # a typo must not match a field
+    _one_line_errors(parser, method, config_cls)
     try:
         script_args, config = parser.parse_args_into_dataclasses(args=_yaml_to_argv(recipe) + list(overrides))
-    except SystemExit as err:  # argparse already printed what is wrong
-        raise ValueError(
-            f"invalid recipe/flags for method {method!r} (see the message above; keys must be fields of "
-            f"ScriptArguments or {config_cls.__name__})"
-        ) from err
     except ValueError as err:
         if "not used by the HfArgumentParser" not in str(err):
             raise
-        raise ValueError(
+        raise InputError(
             f"invalid recipe/flags for method {method!r}: unknown keys {str(err).split(': ', 1)[1]}; keys must be "
             f"fields of ScriptArguments or {config_cls.__name__}"
-        ) from err
+        ) from None
     return script_args, config
 
 
@@ -130,19 +199,21 @@ def _peft_config(script_args):
 def build_trainer(script_args, config):
     """Model, data and trainer for a resolved recipe (also used by the demo and tests)."""
     from fairalign.align.data import load_preference_dataset
+    from fairalign.align.errors import InputError
     from fairalign.align.registry import get_method
 
     method = get_method(script_args.method)
     _, trainer_cls = method.load()
     if not script_args.dataset_path:
-        raise ValueError("dataset_path is required (a local file, a saved dataset directory or a Hub id)")
-    model, tokenizer = _load_model(script_args, config)
+        raise InputError("dataset_path is required (a local file, a saved dataset directory or a Hub id)")
+    # data first: a bad file is reported before a model loads
     train = load_preference_dataset(script_args.dataset_path, script_args.dataset_split)
     if script_args.max_train_samples:
         train = train.select(range(min(script_args.max_train_samples, len(train))))
     evals = None
     if script_args.eval_dataset_path:
         evals = load_preference_dataset(script_args.eval_dataset_path, script_args.eval_split)
+    model, tokenizer = _load_model(script_args, config)
     if method.data == "lm":
         from fairalign.align.reweighting import build_lm_trainer
 
@@ -161,21 +232,25 @@ def _provenance(script_args, config, world_size: int) -> dict:
 
 
 def main(args) -> int:
+    from fairalign.align.locking import hold_folder
+    from fairalign.align.run_guard import resolve_checkpoint
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.INFO, format="[fairalign] %(message)s")
     script_args, config = resolve_args(args.config, args.overrides)
-    trainer = build_trainer(script_args, config)
-    if trainer.accelerator.is_main_process:
-        out = Path(config.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "fairalign_run.json").write_text(json.dumps(_provenance(script_args, config, trainer.accelerator.num_processes), indent=2, default=str))
-    resume = config.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last", "latest"):
-        resume = True
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(config.output_dir)
-    if trainer.accelerator.is_main_process:
-        logger.info("saved to %s", config.output_dir)
+    resume = resolve_checkpoint(config.output_dir, config.resume_from_checkpoint)  # checked before any model loads
+    # The folder is this run's from the first file written to the saved model (the trainer holds it too).
+    with hold_folder(config.output_dir, f"fairalign train -> {config.output_dir}"):
+        trainer = build_trainer(script_args, config)
+        if trainer.accelerator.is_main_process:
+            from fairalign.align.files import write_json_atomic
+
+            provenance = json.loads(json.dumps(_provenance(script_args, config, trainer.accelerator.num_processes), default=str))
+            write_json_atomic(Path(config.output_dir) / "fairalign_run.json", provenance)
+        trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model(config.output_dir)
+        if trainer.accelerator.is_main_process:
+            logger.info("saved to %s", config.output_dir)
     # every rank reaches here before the process group goes: gloo aborts ("terminate called without an active
     # exception") when a rank exits with its group still up while another is in its last collective
     trainer.accelerator.wait_for_everyone()
@@ -184,6 +259,8 @@ def main(args) -> int:
 
 
 if __name__ == "__main__":  # `accelerate launch scripts/train.py --config ...`
-    from fairalign.scripts.cli import parse
+    from fairalign.scripts.cli import run
 
-    sys.exit(main(parse(sys.modules[__name__], make_parser(), sys.argv[1:])))
+    parser = make_parser()
+    parser.prog = "scripts/train.py"
+    sys.exit(run(sys.modules[__name__], parser, sys.argv[1:]))

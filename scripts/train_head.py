@@ -39,16 +39,29 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def read_rows(path: Path) -> list[dict]:
+    from fairalign.align.errors import InputError, require_path
+    from fairalign.align.files import read_text
+
+    require_path(path, "--data", "give a .csv or .jsonl file of labelled texts")
+    if path.suffix not in (".csv", ".jsonl"):
+        raise InputError(f"--data {path}: use a .csv or .jsonl file")
+    text = read_text(path, "--data")
     if path.suffix == ".csv":
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    raise ValueError(f"--data {path}: use a .csv or .jsonl file")
+        return list(csv.DictReader(text.splitlines()))
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise InputError(f"--data {path} line {number}: not valid JSON ({err}); fix or remove the line") from None
+    return rows
 
 
 def to_label(value, classes: list[str], threshold: float) -> int:
-    """A class index from an int, bool, class name or score."""
+    """A class index from an int, bool, class name or score (a finite number)."""
+    import math
+
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
@@ -62,24 +75,29 @@ def to_label(value, classes: list[str], threshold: float) -> int:
         if not 0 <= value < len(classes):
             raise ValueError(f"class index {value} outside [0, {len(classes)})")
         return value
+    if not math.isfinite(float(value)):  # NaN >= threshold is False: it would silently become class 0
+        raise ValueError(f"the label {value!r} is not a finite number")
     return int(float(value) >= threshold)
 
 
 def read_labelled(path, text_column: str, label_columns: list[str], classes: list[str], threshold: float,
                   limit: int | None = None) -> tuple[list[str], list[int]]:
+    from fairalign.align.errors import InputError
+
     path = Path(path)
     rows = read_rows(path)[:limit]
     if not rows:
-        raise ValueError(f"--data {path} has no rows")
+        raise InputError(f"--data {path} has no rows")
     missing = [c for c in [text_column, *label_columns] if c not in rows[0]]
     if missing:
-        raise ValueError(f"--data {path}: columns {missing} not found; available: {sorted(rows[0])}")
+        raise InputError(f"--data {path}: columns {missing} not found; available: {sorted(rows[0])}")
     texts, labels = [], []
     for i, row in enumerate(rows):
         try:
             values = [to_label(row[c], classes, threshold) for c in label_columns]
-        except ValueError as err:
-            raise ValueError(f"--data {path} row {i}: cannot read a label from {[row[c] for c in label_columns]} ({err})")
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(f"--data {path} row {i}: cannot read a label from "
+                             f"{[row.get(c) for c in label_columns]} ({err})") from None
         texts.append(str(row[text_column]))
         labels.append(max(values) if len(values) > 1 else values[0])
     return texts, labels
@@ -89,6 +107,15 @@ def main(args) -> int:
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.decoding.heads import save_head, train_head
 
+    from fairalign.align.validation import check_number
+
+    for flag, value, interval in [("--epochs", args.epochs, "[1, inf)"), ("--batch-size", args.batch_size, "[1, inf)"),
+                                  ("--max-length", args.max_length, "[1, inf)"), ("--seed", args.seed, "[0, inf)")]:
+        check_number(value, flag, interval, integer=True)
+    if args.max_examples is not None:
+        check_number(args.max_examples, "--max-examples", "[1, inf)", integer=True)
+    check_number(args.lr, "--lr", "(0, inf)")
+    check_number(args.label_threshold, "--label-threshold")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     texts, labels = read_labelled(args.data, args.text_column, [c.strip() for c in args.label_column.split(",")],
                                   classes, args.label_threshold, args.max_examples)

@@ -13,13 +13,14 @@ your own formulas); cpo, orpo, uncpo, ... train the policy alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from fairalign.align.logic.structure import LINKS, PreferenceStructure, atom_logps, parse_normalisation
 from fairalign.align.logic.structures import STRUCTURES, get_structure
-from fairalign.align.losses import validate_flip_rate
 from fairalign.align.preference import PairLogps, PreferenceConfig, PreferenceTrainer
+from fairalign.align.validation import validate_fields
 
 
 @dataclass
@@ -34,6 +35,8 @@ class LogicDPAConfig(PreferenceConfig):
     flip_rate (eps in [0, 0.5), default 0): rDPO-style correction for label noise, any structure; a dataset
     column `flip_rate` overrides it per example. beta (default 0.1, DPOConfig's): the scale of rho.
     """
+
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"margin": "(-inf, inf)", "flip_rate": "[0, 0.5)", "log1mexp_eps": "(0, 1)"}
 
     structure: str | None = field(
         default=None, metadata={"help": f"Named structure: one of {', '.join(STRUCTURES)}. Or give `core`."}
@@ -60,6 +63,7 @@ class LogicDPAConfig(PreferenceConfig):
     )
 
     def __post_init__(self):
+        validate_fields(self)  # before the structure's defaults fill margin & co.
         self.structure = self.structure or None  # "" from a command line means unset
         if self.structure is not None and self.core is not None:
             raise ValueError("structure/core: give a named structure or a core formula, not both "
@@ -76,12 +80,7 @@ class LogicDPAConfig(PreferenceConfig):
         if self.link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}; got {self.link!r}")
         parse_normalisation(self.logp_normalisation)
-        validate_flip_rate(self.flip_rate)
-        if not 0 < self.log1mexp_eps < 1:
-            raise ValueError(f"log1mexp_eps must lie in (0, 1); got {self.log1mexp_eps}")
         super().__post_init__()
-        if not self.beta > 0:
-            raise ValueError(f"beta must be > 0; got {self.beta}")
 
     def build_structure(self) -> PreferenceStructure:
         """The PreferenceStructure this config names (ValueError naming the field if malformed)."""

@@ -11,10 +11,13 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from transformers import TrainingArguments
 
 from fairalign.align.reweighting.weights import STRATEGIES, validate_weighting
+from fairalign.align.run_guard import configure_cpu_launch
+from fairalign.align.validation import validate_fields
 
 SCOPES = ("accumulation", "micro_batch")
 
@@ -35,6 +38,8 @@ class ReweightingArguments:
     reweight_plot (bool, False): save reweighting.png (weight entropy, max/min weight, loss quantiles of
         up- and down-weighted samples over training) to output_dir at the end of training.
     """
+
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"reweight_temperature": "(0, inf]", "reweight_delta": "(0, inf)", "reweight_warmup_steps": "[0, inf)", "reweight_warmup_temperature": "(0, inf]"}
 
     reweight_strategy: str = field(
         default="linupper",
@@ -65,6 +70,9 @@ class ReweightingArguments:
     )
 
     def __post_init__(self):
+        validate_fields(self)  # every number finite (or inf where a field allows it) and in range, named
+        if hasattr(self, "use_cpu"):
+            configure_cpu_launch(self)
         self.validate_reweighting()
         parent = super()
         if hasattr(parent, "__post_init__"):
@@ -95,6 +103,8 @@ class ReweightingConfig(ReweightingArguments, TrainingArguments):
     accumulated global batch.
 
     max_length (int, 512): tokens kept per text by `build_lm_trainer` / `build_lm_dataset` (truncation)."""
+
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"max_length": "[2, inf)"}
 
     max_length: int = field(default=512, metadata={"help": "Tokens per text (longer texts are truncated) for causal-LM data."})
 

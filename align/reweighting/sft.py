@@ -13,6 +13,7 @@ from trl import SFTConfig, SFTTrainer
 
 from fairalign.align.reweighting.config import ReweightingArguments
 from fairalign.align.reweighting.trainer import ReweightingMixin
+from fairalign.align.run_guard import RunGuardMixin
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ReweightingSFTConfig(ReweightingArguments, SFTConfig):
     """TRL SFTConfig plus the fields of `ReweightingArguments` (Sow et al., ICLR 2025)."""
 
 
-class ReweightingSFTTrainer(ReweightingMixin, SFTTrainer):
+class ReweightingSFTTrainer(RunGuardMixin, ReweightingMixin, SFTTrainer):
     """TRL SFTTrainer whose training loss is the reweighted per-sample loss (see ReweightingTrainer).
     Its `loss_type` must be "nll" (DFT reweights tokens itself); eval metrics are SFTTrainer's own."""
 

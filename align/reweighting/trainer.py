@@ -34,6 +34,7 @@ from fairalign.align.reweighting.samples import (
     token_nll_from_logits,
 )
 from fairalign.align.reweighting.weights import STAT_KEYS, sample_weights, weight_stats_tensor
+from fairalign.align.run_guard import RunGuardMixin
 
 LOG_KEYS = ("active", "temperature", *STAT_KEYS)  # logged as "reweight/<key>"
 
@@ -139,7 +140,8 @@ class ReweightingMixin:
     @torch.no_grad()
     def _accumulation_weights(self, batch_samples: list) -> list[tuple[torch.Tensor, float]]:
         temperature = self.reweight_temperature()
-        prepared = [self._prepare_inputs(batch) for batch in batch_samples]
+        # accelerate's dataloader already placed the batches; the move covers a plain DataLoader (public API only)
+        prepared = [{k: v.to(self.args.device) if torch.is_tensor(v) else v for k, v in batch.items()} for batch in batch_samples]
         losses, valids = [], []
         if temperature is None:
             # Uniform weights only need the number of valid samples: no forward pass.
@@ -202,7 +204,7 @@ class ReweightingMixin:
         super().log(logs, start_time)
 
 
-class ReweightingTrainer(ReweightingMixin, Trainer):
+class ReweightingTrainer(RunGuardMixin, ReweightingMixin, Trainer):
     """transformers.Trainer for causal-LM pretraining / fine-tuning with loss-based sample reweighting
     (Sow et al., ICLR 2025): see the module docstring for the formulas and `ReweightingConfig` for the fields.
 

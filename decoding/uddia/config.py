@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from fairalign.align.errors import InputError
+from fairalign.align.validation import validate_fields
+
 TUNED_PARAMS = ("auto", "bias", "offsets")
 TRIGGER_POOLING = ("continuation", "context")
 
@@ -22,69 +25,46 @@ class UDDIAConfig:
     except `num_tuned_layers`, which defaults to half the model's layers (the paper tunes 18 of GPT-2 large's 36)."""
 
     # adaptation
-    lr: float = field(default=0.06, metadata={"help": "Adam learning rate η of the per-token update (paper: 0.06); 0 disables adaptation"})
-    steps_per_token: int = field(default=1, metadata={"help": "Adam steps per token, fresh optimiser state each token (paper: 1)"})
-    num_tuned_layers: int | None = field(default=None, metadata={"help": "T0: tune the upper T0 layers; None = half of the model's layers"})
+    lr: float = field(default=0.06, metadata={"range": "[0, inf)", "help": "Adam learning rate η of the per-token update (paper: 0.06); 0 disables adaptation"})
+    steps_per_token: int = field(default=1, metadata={"range": "[1, inf)", "help": "Adam steps per token, fresh optimiser state each token (paper: 1)"})
+    num_tuned_layers: int | None = field(default=None, metadata={"range": "[1, inf)", "help": "T0: tune the upper T0 layers; None = half of the model's layers"})
     tuned_params: str = field(default="auto", metadata={"help": "'bias' (the model's bias terms, as the paper), 'offsets' (zero-initialised "
                                                                  "output offsets on every linear/norm module), 'auto' (bias if the model has biases)"})
-    lookahead_steps: int = field(default=1, metadata={"help": "look-ahead horizon: positions fed the expected embedding softmax(logits) @ E (paper: 1)"})
+    lookahead_steps: int = field(default=1, metadata={"range": "[0, inf)", "help": "look-ahead horizon: positions fed the expected embedding softmax(logits) @ E (paper: 1)"})
     # detox term
-    target_class: int = field(default=0, metadata={"help": "attribute-head class to steer towards (e.g. 0 = non_toxic)"})
-    trigger_threshold: float | None = field(default=None, metadata={"help": "adapt a sequence only when the head's probability of the unwanted "
+    target_class: int = field(default=0, metadata={"range": "[0, inf)", "help": "attribute-head class to steer towards (e.g. 0 = non_toxic)"})
+    trigger_threshold: float | None = field(default=None, metadata={"range": "[0, 1]", "help": "adapt a sequence only when the head's probability of the unwanted "
                                                                              "classes, 1 - p(target), exceeds this; None = every step (paper)"})
     trigger_pooling: str = field(default="continuation", metadata={"help": "what the trigger's head reads: 'continuation' (mean final hidden "
                                                                           "state of the generated tokens and the current one, so the prompt "
                                                                           "does not decide) or 'context' (prompt included, as the detox loss)"})
     # fusion
-    fusion_weight: float = field(default=0.9, metadata={"help": "w in P ∝ P_tuned^w · P_base^(1-w) (paper: 0.9)"})
+    fusion_weight: float = field(default=0.9, metadata={"range": "[0, 1]", "help": "w in P ∝ P_tuned^w · P_base^(1-w) (paper: 0.9)"})
     # redo
-    redo_ppl_threshold: float | None = field(default=30.0, metadata={"help": "TH: regenerate when the continuation's perplexity under the "
+    redo_ppl_threshold: float | None = field(default=30.0, metadata={"range": "(1, inf)", "help": "TH: regenerate when the continuation's perplexity under the "
                                                                              "unadapted model exceeds it (paper: 30); None disables redo"})
-    redo_layer_step: int = field(default=3, metadata={"help": "ΔT: tuned layers removed at each redo (paper: 3)"})
+    redo_layer_step: int = field(default=3, metadata={"range": "[1, inf)", "help": "ΔT: tuned layers removed at each redo (paper: 3)"})
     # debias term
-    debias_weight: float = field(default=0.05, metadata={"help": "weight of the debias loss (paper: 0.05); 0 disables debiasing"})
+    debias_weight: float = field(default=0.05, metadata={"range": "[0, inf)", "help": "weight of the debias loss (paper: 0.05); 0 disables debiasing"})
     debias_groups: str = field(default="gender", metadata={"help": "attribute groups: a built-in word list ('gender') or a .json file "
                                                                     "{group: [words, ...]} (lists aligned as pairs)"})
-    debias_trigger: float = field(default=0.1, metadata={"help": "debias only when max_a,b |H(P, Q_a) - H(P, Q_b)| exceeds this (Hellinger; paper: 0.1)"})
-    debias_temperature: float = field(default=0.1, metadata={"help": "τ of p(a|v) = softmax_a(((1 + cos(E_v, u_a)) / 2) / τ) (paper: 0.1)"})
-    debias_token_threshold: float = field(default=0.75, metadata={"help": "tokens with p(a|v) above this form group a's biased distribution Q_a (paper: 0.75)"})
+    debias_trigger: float = field(default=0.1, metadata={"range": "[0, 1]", "help": "debias only when max_a,b |H(P, Q_a) - H(P, Q_b)| exceeds this (Hellinger; paper: 0.1)"})
+    debias_temperature: float = field(default=0.1, metadata={"range": "(0, inf)", "help": "τ of p(a|v) = softmax_a(((1 + cos(E_v, u_a)) / 2) / τ) (paper: 0.1)"})
+    debias_token_threshold: float = field(default=0.75, metadata={"range": "(0, 1)", "help": "tokens with p(a|v) above this form group a's biased distribution Q_a (paper: 0.75)"})
 
     def __post_init__(self):
-        def bad(name, fix):
-            raise ValueError(f"UDDIAConfig.{name}={getattr(self, name)!r}: {fix}")
+        # every number finite and inside its "range" (metadata above), named as UDDIAConfig.<field>=<value>
+        validate_fields(self)
 
-        if not self.lr >= 0:
-            bad("lr", "must be >= 0 (0 disables adaptation)")
-        if self.steps_per_token < 1:
-            bad("steps_per_token", "must be >= 1")
-        if self.num_tuned_layers is not None and self.num_tuned_layers < 1:
-            bad("num_tuned_layers", "must be >= 1, or None for half the layers")
+        def bad(name, fix):
+            raise InputError(f"UDDIAConfig.{name}={getattr(self, name)!r}: {fix}")
+
         if self.tuned_params not in TUNED_PARAMS:
             bad("tuned_params", f"choose one of {TUNED_PARAMS}")
-        if self.lookahead_steps < 0:
-            bad("lookahead_steps", "must be >= 0")
-        if self.target_class < 0:
-            bad("target_class", "must be a class index >= 0")
-        if self.trigger_threshold is not None and not 0.0 <= self.trigger_threshold <= 1.0:
-            bad("trigger_threshold", "must be a probability in [0, 1], or None to adapt at every step")
         if self.trigger_pooling not in TRIGGER_POOLING:
             bad("trigger_pooling", f"choose one of {TRIGGER_POOLING}")
-        if not 0.0 <= self.fusion_weight <= 1.0:
-            bad("fusion_weight", "must be in [0, 1]")
-        if self.redo_ppl_threshold is not None and not self.redo_ppl_threshold > 1.0:
-            bad("redo_ppl_threshold", "must be > 1 (a perplexity), or None to disable redo")
-        if self.redo_layer_step < 1:
-            bad("redo_layer_step", "must be >= 1")
-        if not self.debias_weight >= 0:
-            bad("debias_weight", "must be >= 0 (0 disables debiasing)")
         if not self.debias_groups:
             bad("debias_groups", "name a built-in word list ('gender') or a .json file")
-        if not 0.0 <= self.debias_trigger <= 1.0:
-            bad("debias_trigger", "must be in [0, 1] (a Hellinger distance gap)")
-        if not self.debias_temperature > 0:
-            bad("debias_temperature", "must be > 0")
-        if not 0.0 < self.debias_token_threshold < 1.0:
-            bad("debias_token_threshold", "must be in (0, 1)")
 
     def resolve_tuned_layers(self, num_layers: int) -> int:
         """T0 for a model with `num_layers` layers (half by default), capped at the layer count."""

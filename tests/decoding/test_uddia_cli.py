@@ -36,12 +36,13 @@ def test_train_head_then_generate_with_it(tiny_llama_dir, tmp_path, capsys):
     assert cli.main(["generate", "--model", str(tiny_llama_dir), "--prompt", "Hello", "--max-new-tokens", "3", "--greedy"]) == 0
 
 
-def test_train_head_bad_columns(tiny_llama_dir, tmp_path):
+def test_train_head_bad_columns(tiny_llama_dir, tmp_path, capsys):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"text": "a", "label": 1}) + "\n")
-    with pytest.raises(ValueError, match="columns \\['toxic'\\] not found"):
-        cli.main(["decoding", "train-head", "--model", str(tiny_llama_dir), "--data", str(data), "--text-column", "text",
-                  "--label-column", "toxic", "--out", str(tmp_path / "h.pt")])
+    code = cli.main(["decoding", "train-head", "--model", str(tiny_llama_dir), "--data", str(data), "--text-column", "text",
+                     "--label-column", "toxic", "--out", str(tmp_path / "h.pt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "columns ['toxic'] not found" in err[0]
 
 
 def test_label_parsing():
