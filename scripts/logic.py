@@ -48,14 +48,14 @@ def main(args) -> int:
                 structure = get_structure(args.structure)
             elif args.core:
                 structure = PreferenceStructure(args.core, args.condition, args.additional)
-            elif args.decompile:
+            elif args.decompile is not None:  # "" too: the parser says what is missing
                 structure = decompile(args.decompile)
             else:
                 print("fairalign logic: give --structure, --core, --decompile, --enumerate or --list", file=sys.stderr)
                 return 2
             report = _describe(structure, relations=True)
-    except ValueError as err:
-        print(f"fairalign logic: {err}", file=sys.stderr)
+    except ValueError as err:  # bad input (InputError is one): one line, exit code 2, like argparse
+        print(f"fairalign logic: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else _to_text(report))
     return 0

@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import re
+from fractions import Fraction
 
+from fairalign.align.errors import InputError
+from fairalign.align.logic.expression import MAX_EXPONENT, parse_expression
 from fairalign.align.logic.formula import ATOMS, Binary, Formula, Not, conj, disj, parse, truth_table, worlds
 from fairalign.align.logic.structure import PreferenceStructure
 
 SYMBOL_NAMES = {"Mw": "pi_w", "Ml": "pi_l", "Rw": "ref_w", "Rl": "ref_l"}
+# The highest power of one probability in a numerator or denominator that the multilinearity check expands
+# (a WMC has power 1; 2 lets `pi_w**2/pi_l` fail as "not multilinear"). It keeps that expansion small.
+MAX_POWER = 2
 
 
 def symbols() -> dict:
@@ -99,17 +106,11 @@ def _fold(op: str, args: list[Formula]) -> Formula:
 # ------------------------------------------------------------------------------------------ parsing
 def parse_loss_expression(text: str):
     """Parse rho written as `log(A) - log(B)` (any integer combination of logs) or as a ratio `A / B` into
-    (numerator, denominator) SymPy polynomials."""
-    import sympy
-    from sympy.parsing.sympy_parser import parse_expr
-
+    (numerator, denominator) SymPy polynomials. The text is read by our own grammar (expression.py), never
+    evaluated."""
     syms = symbols()
-    local = {SYMBOL_NAMES[a]: s for a, s in syms.items()} | dict(syms) | {"log": sympy.log}
-    try:
-        expr = parse_expr(text, local_dict=local, evaluate=True)
-    except Exception as exc:  # SymPy raises SyntaxError, TokenError, TypeError...
-        raise ValueError(f"rho: cannot parse {text!r} as an expression in pi_w, pi_l, ref_w, ref_l ({exc})") from None
-    return split_ratio(expr)
+    names = {SYMBOL_NAMES[a]: s for a, s in syms.items()} | dict(syms)
+    return split_ratio(parse_expression(text, names, field="rho"))
 
 
 def split_ratio(expr):
@@ -117,39 +118,103 @@ def split_ratio(expr):
     import sympy
 
     if not expr.has(sympy.log):
+        _check_degree(expr)
         return sympy.fraction(sympy.together(expr))
-    top, bottom = sympy.Integer(1), sympy.Integer(1)
-    for term in sympy.Add.make_args(sympy.expand(expr)):
+    top, bottom = [], []
+    # deep=False: distribute numbers over the sum (2*(log(A) - log(B))) without multiplying out A and B, whose
+    # size is only checked below.
+    for term in sympy.Add.make_args(sympy.expand_mul(expr, deep=False)):
         coeff, rest = term.as_coeff_Mul()
         if not (isinstance(rest, sympy.log) and coeff == int(coeff)):
-            raise ValueError(f"rho: expected a sum of +-log(...) terms, found the term {term}")
-        if coeff > 0:
-            top *= rest.args[0] ** int(coeff)
-        else:
-            bottom *= rest.args[0] ** int(-coeff)
-    return sympy.fraction(sympy.together(top / bottom))
+            raise InputError(f"rho: expected a sum of +-log(...) terms, found the term {_short(term)}")
+        if abs(coeff) > MAX_EXPONENT:  # it becomes an exponent below
+            raise InputError(f"rho: the term {_short(term)} has coefficient {coeff}; at most {MAX_EXPONENT} in size")
+        (top if coeff > 0 else bottom).append(sympy.Pow(rest.args[0], abs(int(coeff))))
+    ratio = sympy.Mul(*top, sympy.Pow(sympy.Mul(*bottom), -1))
+    _check_degree(ratio)
+    return sympy.fraction(sympy.together(ratio))
+
+
+def _check_degree(expr) -> None:
+    """InputError unless expr is a ratio of polynomials in which no probability has a power above MAX_POWER in
+    the numerator or the denominator (once written as one fraction). Read off the tree without expanding it,
+    so that large powers fail here instead of keeping SymPy busy in `corner_values`."""
+    for name, symbol in zip(SYMBOL_NAMES.values(), symbols().values()):
+        top, bottom = _degrees(expr, symbol)
+        if max(top, bottom) > MAX_POWER:
+            raise InputError(f"rho: {name} appears to the power {max(top, bottom)} once rho is written as one "
+                             f"fraction (at most {MAX_POWER}); a weighted model count has each probability to "
+                             "the power 1")
+
+
+def _degrees(expr, symbol) -> tuple[int, int]:
+    """Upper bounds on the degree in `symbol` of the numerator and denominator of expr written as one fraction."""
+    if expr.is_Number:
+        return 0, 0
+    if expr.is_Symbol:
+        return (1, 0) if expr == symbol else (0, 0)
+    if expr.is_Pow and expr.exp.is_Integer:
+        top, bottom = _degrees(expr.base, symbol)
+        k = int(expr.exp)
+        return (k * top, k * bottom) if k >= 0 else (-k * bottom, -k * top)
+    if expr.is_Mul:
+        parts = [_degrees(a, symbol) for a in expr.args]
+        return sum(t for t, _ in parts), sum(b for _, b in parts)
+    if expr.is_Add:  # a/b + c/d = (a*d + c*b) / (b*d)
+        parts = [_degrees(a, symbol) for a in expr.args]
+        bottom = sum(b for _, b in parts)
+        return max(t + bottom - b for t, b in parts), bottom
+    raise InputError(f"rho: {_short(expr)} is not a polynomial in pi_w, pi_l, ref_w, ref_l (log(...) may only "
+                     "appear as whole terms: c*log(A) with A a polynomial and c a whole number)")
+
+
+def _short(expr) -> str:
+    text = str(expr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # ------------------------------------------------------------------------------------- Algorithm 1
 def corner_values(poly) -> list:
-    """poly at the 16 corners over ATOMS (world order of formula.worlds); checks that it is multilinear in
-    the four probabilities and mentions no other symbol."""
+    """poly at the 16 corners over ATOMS (world order of formula.worlds); checks that it is a polynomial in the
+    four probabilities, multilinear, with no other symbol."""
     import sympy
 
     syms = symbols()
     unknown = poly.free_symbols - set(syms.values())
     if unknown:
-        raise ValueError(f"rho: unknown symbols {sorted(map(str, unknown))}; use pi_w, pi_l, ref_w, ref_l")
+        raise InputError(f"rho: unknown symbols {sorted(map(str, unknown))}; use pi_w, pi_l, ref_w, ref_l")
+    _check_degree(poly)
+    if any(_degrees(poly, s)[1] for s in syms.values()):
+        raise InputError(f"rho: {_short(poly)} is not a polynomial (a probability divides)")
     w = worlds()
-    values = [poly.subs({syms[a]: int(w[a][k]) for a in ATOMS}) for k in range(16)]
-    rebuilt = sum(
-        (v * sympy.Mul(*[syms[a] if w[a][k] else 1 - syms[a] for a in ATOMS]) for k, v in enumerate(values)),
-        sympy.Integer(0),
-    )
-    if sympy.expand(poly - rebuilt) != 0:
-        raise ValueError(f"rho: {poly} is not multilinear in the probabilities (a power p^2 appears), so it is "
-                         "not a weighted model count")
-    return values
+    values = [_value(poly, {syms[a]: int(w[a][k]) for a in ATOMS}) for k in range(16)]
+    # poly has degree <= MAX_POWER in each probability (checked above), so it is fixed by its values on the grid
+    # {0, ..., MAX_POWER}^4; it is multilinear exactly when they equal those of the multilinear polynomial with
+    # the same corner values. Evaluating, unlike sympy.expand, takes time linear in the size of the expression.
+    for point in itertools.product(range(MAX_POWER + 1), repeat=len(ATOMS)):
+        at = dict(zip(ATOMS, point))
+        interpolated = sum(v * math.prod(at[a] if w[a][k] else 1 - at[a] for a in ATOMS) for k, v in enumerate(values))
+        if _value(poly, {syms[a]: at[a] for a in ATOMS}) != interpolated:
+            raise InputError(f"rho: {_short(poly)} is not multilinear in the probabilities (a power p^2 appears), so "
+                             "it is not a weighted model count")
+    return [sympy.Rational(v.numerator, v.denominator) for v in values]
+
+
+def _value(expr, at: dict) -> Fraction:
+    """The exact value of a polynomial expression with the symbols set to the numbers in `at`."""
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Float:
+        return Fraction(float(expr))
+    if expr.is_Symbol:
+        return Fraction(at[expr])
+    if expr.is_Add:
+        return sum((_value(a, at) for a in expr.args), Fraction(0))
+    if expr.is_Mul:
+        return math.prod((_value(a, at) for a in expr.args), start=Fraction(1))
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp >= 0:
+        return _value(expr.base, at) ** int(expr.exp)
+    raise InputError(f"rho: {_short(expr)} is not a polynomial in pi_w, pi_l, ref_w, ref_l with rational coefficients")
 
 
 def decompile_sides(numerator, denominator) -> tuple[Formula, Formula]:
@@ -165,7 +230,7 @@ def decompile_sides(numerator, denominator) -> tuple[Formula, Formula]:
             f"{side} {poly}: " + ", ".join(dict.fromkeys(f"({name(k)})={v}" for k, v in enumerate(vals) if v != 0))
             for side, vals, poly in (("numerator", top, numerator), ("denominator", bottom, denominator))
         )
-        raise ValueError(
+        raise InputError(
             "rho: not a ratio of weighted model counts. Algorithm 1 needs every world's coefficient to be 0 or "
             f"one common value (a sum of disjoint products of p and 1-p); the nonzero coefficients are {listing}"
         )
@@ -185,5 +250,5 @@ def decompile(rho, *, name: str | None = None) -> PreferenceStructure:
         numerator, denominator = split_ratio(rho)
     check, cross = decompile_sides(numerator, denominator)
     if str(check) == "F" or str(cross) == "F":
-        raise ValueError("rho: one side of the ratio is identically 0, so rho is infinite; not a loss")
+        raise InputError("rho: one side of the ratio is identically 0, so rho is infinite; not a loss")
     return from_sides(check, cross, name=name)

@@ -162,7 +162,7 @@ def test_logic_decompile_orpo_forms(text):
 @pytest.mark.parametrize("text, words", [
     ("2*pi_w/pi_l", "not a ratio of weighted model counts"),
     ("pi_w**2/pi_l", "not multilinear"),
-    ("pi_w/x", "unknown symbols"),
+    ("pi_w/x", "position 5: unknown name .x."),
     ("log(pi_w", "cannot parse"),
     ("0*pi_w/pi_l", "identically 0"),
     ("pi_w + pi_l", "not a ratio"),
