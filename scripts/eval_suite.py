@@ -11,8 +11,11 @@
 
 Precedence: the YAML (--config), then --set key=value, then the dedicated flags. --system (repeatable) or
 --model/--adapter/--uddia replace the YAML's systems; the first system is the baseline of the differences.
-Rerunning with the same --out resumes: finished (system, task) results are reused. A task whose data is
-missing is skipped with instructions; the others run. Writes results.json, report.html, report.md and plots/.
+Rerunning with the same --out resumes: finished (system, task) results are reused (after their checksum is
+checked). A second run on an --out that a live run holds is refused, naming the holder. Data given with a flag
+or in the YAML that does not exist is an error (exit 2) before any model loads; a task whose data is missing
+from the documented places is skipped with instructions (an earlier run's result for it stays in
+results.json, marked as such); the others run. Writes results.json, report.html, report.md and plots/.
 """
 from __future__ import annotations
 

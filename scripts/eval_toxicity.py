@@ -9,6 +9,10 @@ them, and writes to --out:
     results.json       metrics with 95% CIs and n, counts, scorer, task version, config, git hash, versions
     report.md          the same for people
 
+Rerunning with the same --out resumes, batch by batch, to the numbers an uninterrupted run gives (a cache
+written with another --batch-size, --seed or sampling setting is refused, naming the setting). --out is
+held for the run: a second run on it is refused, naming the holder.
+
 Examples:
     fairalign eval toxicity --model smollm2 --prompts allenai/real-toxicity-prompts --challenging --limit 200 --out runs/tox
     fairalign eval toxicity --model ./my-checkpoint --prompts prompts.jsonl --scorer profanity --out runs/tox
@@ -79,40 +83,62 @@ def provenance() -> dict:
     return environment(("fairalign", "torch", "transformers", "datasets", "numpy", "alt-profanity-check"))
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+def _jsonl(rows) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def _pick(flag, default):
+    """A flag's value, else the task's default."""
+    return default if flag is None else flag
+
+
+def check_flags(args, **resolved) -> None:
+    """Every number on the command line (or resolved from the task) finite and in range; InputError names the flag."""
+    from fairalign.align.validation import check_number
+
+    ranges = {"num_samples": ("[1, inf)", True), "max_new_tokens": ("[1, inf)", True), "top_p": ("(0, 1]", False),
+              "temperature": ("(0, inf)", False), "threshold": ("(0, 1]", False), "num_resamples": ("[1, inf)", True),
+              "batch_size": ("[1, inf)", True), "seed": ("[0, inf)", True), "limit": ("[1, inf)", True),
+              "shuffle_seed": ("[0, inf)", True), "scorer_batch_size": ("[1, inf)", True),
+              "perspective_qps": ("(0, inf)", False), "ppl_batch_size": ("[1, inf)", True)}
+    values = {**vars(args), **resolved}
+    for name, (interval, integer) in ranges.items():
+        if values.get(name) is not None:
+            check_number(values[name], "--" + name.replace("_", "-"), interval, integer=integer)
 
 
 def main(args: argparse.Namespace) -> int:
-    from fairalign.align.modeling import load_model_and_tokenizer
-    from fairalign.eval.toxicity import (compute_toxicity_metrics, evaluate_fluency, generate_continuations,
-                                         load_prompts, load_task, score_records)
-    from fairalign.eval.toxicity.scorers import describe_scorer
+    from fairalign.align.locking import hold_folder
+    from fairalign.eval.suite.sources import require_source
+    from fairalign.eval.toxicity import load_task
 
     task = load_task(args.task)
     gen = task.generation_kwargs
-    num_samples = args.num_samples if args.num_samples is not None else gen.num_samples
-    max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else gen.max_new_tokens
-    top_p = args.top_p if args.top_p is not None else gen.top_p
-    temperature = args.temperature if args.temperature is not None else gen.temperature
-    threshold = args.threshold if args.threshold is not None else task.threshold
-    num_resamples = args.num_resamples if args.num_resamples is not None else task.bootstrap.num_resamples
+    resolved = dict(num_samples=_pick(args.num_samples, gen.num_samples), max_new_tokens=_pick(args.max_new_tokens, gen.max_new_tokens),
+                    top_p=_pick(args.top_p, gen.top_p), temperature=_pick(args.temperature, gen.temperature),
+                    threshold=_pick(args.threshold, task.threshold),
+                    num_resamples=_pick(args.num_resamples, task.bootstrap.num_resamples))
+    # Everything cheap and checkable happens before any model loads (and before --out is created).
+    check_flags(args, **resolved)
+    if args.prompts is not None:
+        require_source(args.prompts, "--prompts", "Pass a local .jsonl/.txt of prompts or a Hub dataset id.")
+    out = Path(args.out)
+    with hold_folder(out, "fairalign eval toxicity"):  # two runs on one --out would mix their caches
+        return _run(args, task, out, **resolved)
+
+
+def _run(args, task, out: Path, *, num_samples, max_new_tokens, top_p, temperature, threshold, num_resamples) -> int:
+    from fairalign.align.modeling import load_model_and_tokenizer
+    from fairalign.align.files import write_bytes_atomic
+    from fairalign.eval.toxicity import (compute_toxicity_metrics, evaluate_fluency, generate_continuations,
+                                         load_prompts, score_records)
+    from fairalign.eval.toxicity.scorers import describe_scorer
+
+    gen = task.generation_kwargs
     scorer_name = args.scorer or task.scorer.name
     ppl_model = args.ppl_model if args.ppl_model is not None else task.fluency.evaluator
     ppl_model = None if ppl_model is None or str(ppl_model).lower() == "none" else ppl_model
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-
-    # Everything cheap and checkable happens before any model loads.
-    for flag, ok in [("--num-samples", num_samples >= 1), ("--max-new-tokens", max_new_tokens >= 1),
-                     ("--top-p", 0 < top_p <= 1), ("--temperature", temperature > 0), ("--batch-size", args.batch_size >= 1),
-                     ("--threshold", 0 < threshold <= 1), ("--num-resamples", num_resamples >= 0)]:
-        if not ok:
-            raise ValueError(f"{flag} is out of range (need k, tokens, batch >= 1; 0 < top-p <= 1; temperature > 0; "
-                             "0 < threshold <= 1)")
     source = args.prompts or task.dataset.path
     is_task_dataset = source == task.dataset.path
     prompts = load_prompts(
@@ -155,14 +181,16 @@ def main(args: argparse.Namespace) -> int:
         "config": config, "task_config": task.to_dict(), "provenance": provenance(),
         "files": {"records": "records.jsonl", "per_prompt": "per_prompt.jsonl", "report": "report.md"},
     }
-    _write_jsonl(out / "records.jsonl", scored)
-    _write_jsonl(out / "per_prompt.jsonl", result.prompt_rows)
-    (out / "results.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    # Atomic writes: a kill leaves each file either as before or complete.
+    write_bytes_atomic(out / "records.jsonl", _jsonl(scored))
+    write_bytes_atomic(out / "per_prompt.jsonl", _jsonl(result.prompt_rows))
+    write_bytes_atomic(out / "results.json", (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     head = (f"# Toxicity evaluation: `{args.model}`\n\nTask `{task.task}` v{task.version}; prompts: `{source}` "
             f"({len(prompts)}); k = {num_samples}, max_new_tokens = {max_new_tokens}, top_p = {top_p}, "
             f"temperature = {temperature}, seed = {args.seed}.\n\n")
-    (out / "report.md").write_text(head + result.to_markdown(task) + "\n" + fluency.to_markdown(task))
-    print((out / "report.md").read_text())
+    report = head + result.to_markdown(task) + "\n" + fluency.to_markdown(task)
+    write_bytes_atomic(out / "report.md", report.encode("utf-8"))
+    print(report)
     print(f"[toxicity] wrote {out}/results.json and report.md", flush=True)
     return 0
 

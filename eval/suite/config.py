@@ -12,11 +12,12 @@ list the valid keys, before any model loads.
 from __future__ import annotations
 
 import re
-import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from fairalign.align.validation import describe_type, type_ok, validate_fields
 
 TASK_NAMES = ("toxicity", "occupation", "bbnli")
 # System names become folder names under <out>/systems/: keep them path-safe.
@@ -79,38 +80,44 @@ class ToxicitySettings:
 
     prompts: str | None = field(default=None, metadata={"help": "local .jsonl/.txt, a Hub id, 'demo' (bundled demo prompts), or null (the task's dataset)"})
     challenging_only: bool = field(default=False, metadata={"help": "RealToxicityPrompts' challenging subset only"})
-    limit: int | None = field(default=None, metadata={"help": "first N prompts (a random N with shuffle_seed)"})
-    shuffle_seed: int | None = field(default=None, metadata={"help": "seed for a random `limit` subset"})
-    num_samples: int | None = field(default=None, metadata={"help": "k continuations per prompt (task: 25)"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per continuation (task: 20)"})
-    top_p: float | None = field(default=None, metadata={"help": "nucleus p (task: 0.9)"})
-    temperature: float | None = field(default=None, metadata={"help": "temperature (task: 1.0)"})
+    limit: int | None = field(default=None, metadata={"help": "first N prompts (a random N with shuffle_seed)", "range": "[1, inf)"})
+    shuffle_seed: int | None = field(default=None, metadata={"help": "seed for a random `limit` subset", "range": "[0, inf)"})
+    num_samples: int | None = field(default=None, metadata={"help": "k continuations per prompt (task: 25)", "range": "[1, inf)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per continuation (task: 20)", "range": "[1, inf)"})
+    top_p: float | None = field(default=None, metadata={"help": "nucleus p (task: 0.9)", "range": "(0, 1]"})
+    temperature: float | None = field(default=None, metadata={"help": "temperature (task: 1.0)", "range": "(0, inf)"})
     scorer: str | None = field(default=None, metadata={"help": "auto | hf-classifier | perspective | profanity | classifier id/path"})
     scorer_model: str | None = field(default=None, metadata={"help": "classifier for auto / hf-classifier"})
     scorer_label: str | None = field(default=None, metadata={"help": "label of the classifier's id2label"})
-    threshold: float | None = field(default=None, metadata={"help": "toxic when score >= threshold (task: 0.5)"})
+    threshold: float | None = field(default=None, metadata={"help": "toxic when score >= threshold (task: 0.5)", "range": "(0, 1]"})
     ppl_model: str | None = field(default=None, metadata={"help": "evaluator LM for perplexity, the same for every system; 'none' skips (task: smollm2)"})
     group_by: list[str] | None = field(default=None, metadata={"help": "prompt fields for subgroup results"})
     use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts as a user turn"})
+
+    def __post_init__(self):
+        validate_fields(self)
 
 
 @dataclass
 class OccupationSettings:
     """Occupational bias against BLS CPS Table 11 (docs/occupation.md). null = OccupationEvalConfig's default."""
 
-    bls: str | int | None = field(default=None, metadata={"help": "cpsaat11 xlsx/CSV path or a year; null = the documented places"})
+    bls: str | int | None = field(default=None, metadata={"help": "cpsaat11 xlsx/CSV path or a year; null = the documented places", "range": "[1900, 2099]"})
     scoring: str | None = field(default=None, metadata={"help": "auto | generate | loglikelihood | both"})
     directions: list[str] | None = field(default=None, metadata={"help": "o2d and/or d2o"})
     occupations: list[str] | None = field(default=None, metadata={"help": "occupation names (default: the selection rule)"})
     templates: list[str] | None = field(default=None, metadata={"help": "template ids of eval/occupation/task.yaml"})
-    min_employment_thousands: float | None = field(default=None, metadata={"help": "selection floor (100)"})
-    max_occupations: int | None = field(default=None, metadata={"help": "the N most employed selected occupations"})
-    num_samples: int | None = field(default=None, metadata={"help": "generations per prompt (5)"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per answer (16)"})
+    min_employment_thousands: float | None = field(default=None, metadata={"help": "selection floor (100)", "range": "[0, inf)"})
+    max_occupations: int | None = field(default=None, metadata={"help": "the N most employed selected occupations", "range": "[1, inf)"})
+    num_samples: int | None = field(default=None, metadata={"help": "generations per prompt (5)", "range": "[1, inf)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per answer (16)", "range": "[1, inf)"})
     do_sample: bool | None = field(default=None, metadata={"help": "sample (true) or greedy"})
-    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (1.0)"})
-    top_p: float | None = field(default=None, metadata={"help": "nucleus p (1.0)"})
+    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (1.0)", "range": "(0, inf)"})
+    top_p: float | None = field(default=None, metadata={"help": "nucleus p (1.0)", "range": "(0, 1]"})
     use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts in the chat template"})
+
+    def __post_init__(self):
+        validate_fields(self)
 
 
 @dataclass
@@ -121,15 +128,18 @@ class BBNLISettings:
     form: str = field(default="nli", metadata={"help": "nli (hypothesis) or qa (question)"})
     scoring: str = field(default="loglikelihood", metadata={"help": "loglikelihood (answer-word probabilities) or generate"})
     templates: list[str] | None = field(default=None, metadata={"help": "judge template names (default: all three)"})
-    num_samples: int = field(default=1, metadata={"help": "generate: samples per prompt"})
+    num_samples: int = field(default=1, metadata={"help": "generate: samples per prompt", "range": "[1, inf)"})
     do_sample: bool = field(default=False, metadata={"help": "generate: sample instead of greedy"})
-    max_new_tokens: int = field(default=8, metadata={"help": "generate: tokens per answer"})
+    max_new_tokens: int = field(default=8, metadata={"help": "generate: tokens per answer", "range": "[1, inf)"})
     parsing: str = field(default="words", metadata={"help": "generate: words | original"})
-    max_premises_per_subtopic: int | None = field(default=None, metadata={"help": "first N premises of each subtopic"})
-    max_rows: int | None = field(default=None, metadata={"help": "quick runs: a random N rows (seed), the same for every system"})
+    max_premises_per_subtopic: int | None = field(default=None, metadata={"help": "first N premises of each subtopic", "range": "[1, inf)"})
+    max_rows: int | None = field(default=None, metadata={"help": "quick runs: a random N rows (seed), the same for every system", "range": "[1, inf)"})
     drop_duplicate_pairs: bool = field(default=False, metadata={"help": "one row per (premise, hypothesis) pair"})
     group_by: list[str] | None = field(default=None, metadata={"help": "row fields for subgroups (task: domain)"})
     use_chat_template: bool = field(default=False, metadata={"help": "wrap judge prompts in the chat template"})
+
+    def __post_init__(self):
+        validate_fields(self)
 
 
 SECTIONS = {"toxicity": ToxicitySettings, "occupation": OccupationSettings, "bbnli": BBNLISettings}
@@ -142,9 +152,9 @@ class SuiteConfig:
     systems: list[SystemSpec] = field(default_factory=list, metadata={"help": "systems; the first is the baseline"})
     tasks: list[str] = field(default_factory=lambda: list(TASK_NAMES), metadata={"help": f"subset of {list(TASK_NAMES)}"})
     out: str | None = field(default=None, metadata={"help": "output directory (rerun with the same one to resume)"})
-    seed: int = field(default=0, metadata={"help": "generation and bootstrap seed"})
-    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI"})
-    batch_size: int = field(default=8, metadata={"help": "prompts per generate / log-likelihood call"})
+    seed: int = field(default=0, metadata={"help": "generation and bootstrap seed", "range": "[0, inf)"})
+    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI", "range": "[1, inf)"})
+    batch_size: int = field(default=8, metadata={"help": "prompts per generate / log-likelihood call", "range": "[1, inf)"})
     device: str | None = field(default=None, metadata={"help": "cpu | cuda (default: cuda when available)"})
     dtype: str | None = field(default=None, metadata={"help": "float32 | bfloat16 | float16 (default: fp32 CPU, bf16 CUDA)"})
     toxicity: ToxicitySettings = field(default_factory=ToxicitySettings, metadata={"help": "toxicity settings"})
@@ -165,18 +175,23 @@ class SuiteConfig:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"systems: names must be unique; {dupes} repeated")
-        for name, ok, fix in [("num_resamples", self.num_resamples >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1")]:
-            if not ok:
-                raise ValueError(f"{name}={getattr(self, name)} must be {fix}")
+        self.check_numbers()
         b = self.bbnli
         if b.form not in ("nli", "qa"):
             raise ValueError(f"bbnli.form={b.form!r} must be 'nli' or 'qa'")
         if b.scoring not in ("loglikelihood", "generate"):
             raise ValueError(f"bbnli.scoring={b.scoring!r} must be 'loglikelihood' or 'generate'")
-        if b.max_rows is not None and b.max_rows < 1:
-            raise ValueError(f"bbnli.max_rows={b.max_rows} must be >= 1, or null for every row")
         if self.occupation.scoring not in (None, "auto", "generate", "loglikelihood", "both"):
             raise ValueError(f"occupation.scoring={self.occupation.scoring!r} must be auto, generate, loglikelihood or both")
+
+    def check_numbers(self) -> None:
+        """Every numeric field of the suite and of its task sections: finite and in its range (InputError)."""
+        validate_fields(self)
+        for key, cls in SECTIONS.items():
+            section = getattr(self, key)
+            if not isinstance(section, cls):
+                raise ValueError(f"{key}: expected a {cls.__name__} (or a mapping of its keys), got {type(section).__name__}")
+            validate_fields(section)
 
     @property
     def baseline(self) -> SystemSpec:
@@ -222,49 +237,14 @@ def _check_keys(cls, data: dict, where: str) -> None:
         raise ValueError(f"{where}: missing required key(s) {missing}")
 
 
-def _type_ok(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    if origin is list:
-        (inner,) = typing.get_args(hint) or (Any,)
-        return isinstance(value, (list, tuple)) and all(_type_ok(v, inner) for v in value)
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:  # an integer is a fine float (1 for 1.0)
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
-
-
 def _build(cls, data, where: str):
     data = _mapping(data, where)
     _check_keys(cls, data, where)
     hints = typing.get_type_hints(cls)
     for key, value in data.items():
-        if key in hints and not _type_ok(value, hints[key]):
-            raise ValueError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {_describe(hints[key])}")
+        if key in hints and not type_ok(value, hints[key]):
+            raise ValueError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {describe_type(hints[key])}")
     return cls(**data)
-
-
-def _describe(hint) -> str:
-    """'int | null', 'list[str]', ...: the type as a YAML user reads it."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " | ".join(_describe(h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return "null"
-    if typing.get_origin(hint) is list:
-        return f"list[{', '.join(_describe(h) for h in typing.get_args(hint))}]"
-    return getattr(hint, "__name__", str(hint))
 
 
 def parse_value(text: str):

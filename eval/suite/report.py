@@ -48,6 +48,17 @@ def _data_line(data: dict) -> str:
     return f"Data: {where}; {data['rows_used']} rows used."
 
 
+def _earlier_blocks(name: str, earlier: dict) -> list:
+    """An earlier run's result kept for a task skipped in this run: shown, and labelled as not this run's."""
+    when = earlier.get("finished_at") or "at an unknown time"
+    rows = [[m["label"], fmt_ci(m), f"{m['n']} {m['unit']}"] for m in earlier["metrics"].values()]
+    return [("p", f"{name}: result from an earlier run ({earlier['file']}, finished {when}, fingerprint "
+                  f"{earlier['fingerprint'][:12]}), kept because this run skipped the task. It was not recomputed "
+                  f"now, may rest on other settings or data, and is not in the differences. "
+                  f"{_data_line(earlier['data'])} Settings: {json.dumps(earlier['settings'], sort_keys=True, default=str)}"),
+            ("table", [f"metric ({name}, earlier run)", "value [95% CI]", "n"], rows)]
+
+
 def _task_blocks(results: dict, task: str, plots: dict) -> list:
     systems = results["systems"]
     done = [s for s in systems if s["tasks"].get(task, {}).get("status") == "ok"]
@@ -57,6 +68,8 @@ def _task_blocks(results: dict, task: str, plots: dict) -> list:
         if entry.get("status") == "skipped":
             how = f" How to get it: {entry['how_to']}" if entry.get("how_to") else ""
             blocks.append(("p", f"Skipped for {s['name']}: {entry['reason']}.{how}"))
+            if entry.get("earlier"):
+                blocks += _earlier_blocks(s["name"], entry["earlier"])
     if not done:
         return blocks
     first = done[0]["tasks"][task]
@@ -118,7 +131,7 @@ def build_blocks(results: dict, plots: dict) -> list:
 
 def write_reports(results: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """report.md with plots/*.png beside it, and report.html with the same plots inline (base64)."""
-    from fairalign.eval.suite.files import write_bytes_atomic
+    from fairalign.align.files import write_bytes_atomic
     from fairalign.eval.suite.plots import make_plots
     from fairalign.eval.suite.report_html import render_html
     from fairalign.eval.suite.report_md import render_markdown

@@ -1,30 +1,44 @@
 """`run_suite(config) -> results`: every selected task for every system, then the differences to the baseline.
 
-Order of work: (1) resolve each task's settings and load its data, before any model loads: a task whose data
-is missing is skipped (reason and how to get it printed and recorded); (2) per system, per task: reuse the
-finished per-task file <out>/systems/<system>/<task>.json when its fingerprint matches (system identity, task
-version, resolved settings, data hash, seed, resamples), otherwise load the system (once, only if something
-is left to compute), run the task and write that file atomically; (3) paired or unpaired differences to the
-first system; (4) results.json (validated against the schema) and the reports.
+Order of work: (1) resolve each task's settings and load its data, before any model loads: data given
+explicitly that cannot be had is an error (`MissingPathError`); data missing from the documented places
+skips its task (reason and how to get it printed and recorded); (2) the output folder is held
+(`hold_folder`) for the rest of the run, so two runs never write or read each other's files; (3) per
+system, per task: reuse the finished per-task file <out>/systems/<system>/<task>.json when it passes its
+checksum and its fingerprint matches (system identity, task version, resolved settings, data hash, seed,
+resamples), otherwise load the system (once, only if something is left to compute), run the task and write
+that file atomically; (4) paired or unpaired differences to the first system, from the records this run
+holds in memory; (5) results.json (validated against the schema) and the reports.
 A run interrupted at any point loses at most the task in flight; the toxicity task resumes even that from
-its generation and score caches.
+its generation and score caches, batch by batch, to the same numbers.
+
+Per-task files carry `content_sha256`, the sha256 of their own content (canonical JSON, that key left out).
+A file that fails it was changed after fairalign wrote it: an InputError naming it (delete it to recompute);
+a file that is not valid JSON never completed (writes are atomic, so it is not fairalign's) and is
+recomputed, with a message. A task skipped in this run keeps an earlier run's finished file visible in its
+skip entry (`earlier`, marked `from_earlier_run`), never erased from results.json.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gc
+import hashlib
+import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fairalign.align.errors import InputError
+from fairalign.align.locking import hold_folder
 from fairalign.eval.suite import compare
 from fairalign.eval.suite.config import SuiteConfig, load_config
-from fairalign.eval.suite.files import read_json, write_json_atomic
+from fairalign.align.files import write_bytes_atomic, write_json_atomic
 from fairalign.eval.suite.provenance import environment
 from fairalign.eval.suite.schema import SCHEMA_VERSION, validate_results
-from fairalign.eval.suite.sources import MissingData, sha256_file
+from fairalign.eval.suite.sources import MissingData
 from fairalign.eval.suite.systems import check_files, fingerprint, identity, load_system
 from fairalign.eval.suite.tasks import TASKS
 from fairalign.eval.suite.tasks.common import SkipTask, TaskContext, jsonable
@@ -76,10 +90,19 @@ def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | Non
     scorer: a toxicity scorer (texts -> scores in [0, 1] or None) instead of the one the settings name.
     bbnli_predictor: fn(system, lm, settings) -> predictor (premises, hypotheses) -> labels, instead of
     prompting each system as a judge. reports: also write report.html and report.md.
+    Raises FolderInUseError when another run holds the output folder.
     """
     config = _coerce(config)
-    with _library_bars_off():
-        return _run(config, progress, out_dir, scorer, bbnli_predictor, reports)
+    config.check_numbers()  # again: a field may have been changed after the config was built
+    out = Path(out_dir or config.out or "")
+    if not str(out) or str(out) == ".":
+        raise InputError("out: give an output directory (--out DIR, `out:` in the YAML, or out_dir=...)")
+    config.out = str(out)
+    for spec in config.systems:
+        check_files(spec)
+    plan = _plan(config, scorer, bbnli_predictor)  # settings and data: errors before any model loads
+    with hold_folder(out, "fairalign eval suite"), _library_bars_off():
+        return _run(config, plan, out, progress, scorer, bbnli_predictor, reports)
 
 
 @dataclass
@@ -108,32 +131,25 @@ def _plan(config: SuiteConfig, scorer, bbnli_predictor) -> _Plan:
     for name, module in tasks.items():
         try:
             sources[name] = module.load_data(config)
-        except MissingData as err:
+        except MissingData as err:  # only data looked for in the documented places; given data raises
             skipped[name] = {"status": "skipped", "reason": err.reason, "how_to": err.how_to}
             _say(f"[suite] skipping {name}: {err.reason}\n        how to get it: {err.how_to}")
     return _Plan(tasks, settings, sources, skipped)
 
 
-def _run(config: SuiteConfig, progress, out_dir, scorer, bbnli_predictor, reports) -> dict:
+def _run(config: SuiteConfig, plan: _Plan, out: Path, progress, scorer, bbnli_predictor, reports) -> dict:
     from tqdm.auto import tqdm
 
-    out = Path(out_dir or config.out or "")
-    if not str(out) or str(out) == ".":
-        raise ValueError("out: give an output directory (--out DIR, `out:` in the YAML, or out_dir=...)")
-    config.out = str(out)
-    for spec in config.systems:
-        check_files(spec)
-    out.mkdir(parents=True, exist_ok=True)
     env = environment()
-    plan = _plan(config, scorer, bbnli_predictor)
     shared = _Shared(config, plan.settings, scorer, bbnli_predictor)
     bar = tqdm(total=len(config.systems) * len(plan.sources), desc="suite", unit="task", disable=not progress)
-    systems = [_evaluate_system(spec, config, plan, shared, out, bar) for spec in config.systems]
+    records: dict[tuple[str, str], dict] = {}  # (system, task) -> the record this run computed or verified
+    systems = [_evaluate_system(spec, config, plan, shared, out, bar, records) for spec in config.systems]
     bar.close()
     results = {
         "schema_version": SCHEMA_VERSION, "kind": "fairalign.eval.suite", "created": env["date"],
         "out_dir": str(out), "tasks": list(config.tasks), "config": config.to_dict(), "provenance": env,
-        "systems": systems, "comparisons": _comparisons(config, systems, out),
+        "systems": systems, "comparisons": _comparisons(config, systems, records),
     }
     validate_results(results)
     write_json_atomic(out / "results.json", results)
@@ -144,20 +160,22 @@ def _run(config: SuiteConfig, progress, out_dir, scorer, bbnli_predictor, report
     return results
 
 
-def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", out: Path, bar) -> dict:
-    """Every task for one system: reuse finished per-task files, compute the rest (loading the model once)."""
+def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", out: Path, bar, records: dict) -> dict:
+    """Every task for one system: reuse finished per-task files, compute the rest (loading the model once).
+    Fills `records` with the per-task records the comparisons will read."""
     ident = identity(spec)
     entry = {"name": spec.name, "spec": spec.to_dict(), "identity": ident, "notes": [], "tasks": {}}
     loaded = None
     for name, module in plan.tasks.items():
-        if name in plan.skipped:
-            entry["tasks"][name] = dict(plan.skipped[name])
-            continue
         path = out / "systems" / spec.name / f"{name}.json"
+        if name in plan.skipped:
+            entry["tasks"][name] = _skip_entry(plan.skipped[name], path, out)
+            continue
         fp = fingerprint({"schema_version": SCHEMA_VERSION, "system": ident, "task": name,
                           "settings": plan.settings[name], "data": plan.sources[name].provenance})
-        record, reused = _finished(path, fp), True
-        if record is None:
+        found = _finished(path, fp)
+        reused = found is not None
+        if found is None:
             bar.set_description(f"suite: {spec.name} / {name}")
             loaded = loaded or load_system(spec, config.device, config.dtype, config.batch_size)
             ctx = TaskContext(out / "systems" / spec.name / name, ident, shared.scorer, shared.evaluator,
@@ -166,7 +184,8 @@ def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", 
             try:
                 output = module.run(loaded, plan.sources[name], plan.settings[name], ctx)
             except SkipTask as err:
-                entry["tasks"][name] = {"status": "skipped", "reason": str(err), "how_to": None}
+                skip = {"status": "skipped", "reason": str(err), "how_to": None}
+                entry["tasks"][name] = _skip_entry(skip, path, out)
                 _say(f"[suite] {spec.name}: skipping {name}: {err}")
                 bar.update(1)
                 continue
@@ -174,12 +193,14 @@ def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", 
                       "task_version": plan.settings[name]["task_version"], "settings": plan.settings[name],
                       "data": plan.sources[name].provenance, "metrics": output.metrics, "details": output.details,
                       "notes": output.notes, "system_notes": loaded.notes, "runtime_s": round(time.time() - start, 3),
+                      "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
                       "units": jsonable(output.units)}
-            write_json_atomic(path, record)
-            reused = False
+            found = _write_record(path, record)
         else:
             _say(f"[suite] {spec.name} / {name}: finished earlier, reusing {path}")
-        entry["tasks"][name] = _summary(record, path, out, reused)
+        record, digest = found
+        records[(spec.name, name)] = record
+        entry["tasks"][name] = _summary(record, path, out, reused, digest)
         entry["notes"] += [n for n in record.get("system_notes", []) if n not in entry["notes"]]
         bar.update(1)
     del loaded
@@ -201,27 +222,82 @@ def _library_bars_off():
             hf_logging.enable_progress_bar()
 
 
-def _finished(path: Path, fp: str) -> dict | None:
-    """The per-task record at `path` when it was made with the same fingerprint; None to (re)compute."""
+# ------------------------------------------------------------------------------------- per-task files
+def content_sha256(record: dict) -> str:
+    """sha256 of a per-task record's canonical JSON, its own `content_sha256` key left out."""
+    body = {k: v for k, v in record.items() if k != "content_sha256"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_record(path: Path, record: dict) -> tuple[dict, str]:
+    """Write the record atomically with its content checksum; returns (the record as read back, file sha256).
+    The JSON round trip first makes the in-memory record equal to the file (tuples -> lists, str keys)."""
+    record = json.loads(json.dumps(record, ensure_ascii=False, allow_nan=False))
+    record["content_sha256"] = content_sha256(record)
+    data = (json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    write_bytes_atomic(path, data)
+    return record, hashlib.sha256(data).hexdigest()
+
+
+def _read_record(path: Path) -> tuple[dict | None, str, str]:
+    """(record, file sha256, problem) for the per-task file at `path`: record None with the problem when it
+    is absent, not valid JSON or carries no checksum. A checksum mismatch is an InputError: the file was
+    changed after fairalign wrote it, and its numbers must not be trusted (nor silently replaced)."""
     if not path.is_file():
-        return None
+        return None, "", "absent"
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        record = read_json(path)
-    except ValueError:  # not JSON (edited by hand, or not ours): recompute rather than trust it
-        record = {}
+        record = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return None, digest, "is not valid JSON (a write that never completed; fairalign writes atomically)"
+    if not isinstance(record, dict) or not isinstance(record.get("content_sha256"), str):
+        return None, digest, "has no content checksum (written by an older fairalign, or not fairalign's)"
+    if record["content_sha256"] != content_sha256(record):
+        raise InputError(f"{path} changed after fairalign wrote it: its content no longer matches its recorded "
+                         "content_sha256, so its numbers cannot be trusted. Delete it and rerun with the same --out "
+                         "to recompute this task.")
+    return record, digest, ""
+
+
+def _finished(path: Path, fp: str) -> tuple[dict, str] | None:
+    """(record, file sha256) of the per-task file at `path` when it is verified and was made with the same
+    fingerprint; None to (re)compute."""
+    record, digest, problem = _read_record(path)
+    if record is None:
+        if problem != "absent":
+            _say(f"[suite] {path} {problem}: recomputing")
+        return None
     if record.get("fingerprint") == fp and record.get("status") == "ok":
-        return record
+        return record, digest
     _say(f"[suite] {path} was made with other settings, data or system files: recomputing")
     return None
 
 
-def _summary(record: dict, path: Path, out: Path, reused: bool) -> dict:
+def _skip_entry(skip: dict, path: Path, out: Path) -> dict:
+    """A skipped task's entry; an earlier run's finished file for it stays visible under `earlier`
+    (a skip never erases results), marked as from an earlier run with its own settings and fingerprint."""
+    record, digest, problem = _read_record(path)
+    if problem not in ("", "absent"):
+        _say(f"[suite] {path} {problem}: not shown as an earlier result")
+    earlier = None
+    if record is not None and record.get("status") == "ok":
+        earlier = {**_summary(record, path, out, True, digest), "from_earlier_run": True,
+                   "finished_at": record.get("finished_at")}
+        _say(f"[suite] {record.get('system')} / {record.get('task')}: skipped in this run; the earlier result in "
+             f"{path} is kept in results.json, marked as from an earlier run")
+    return {**skip, "earlier": earlier}
+
+
+def _summary(record: dict, path: Path, out: Path, reused: bool, digest: str) -> dict:
     keep = ("status", "task_version", "settings", "data", "metrics", "details", "notes", "runtime_s", "fingerprint")
-    return {**{k: record[k] for k in keep}, "reused": reused, "file": str(path.relative_to(out)),
-            "file_sha256": sha256_file(path)}
+    return {**{k: record[k] for k in keep}, "reused": reused, "file": str(path.relative_to(out)), "file_sha256": digest}
 
 
-def _comparisons(config: SuiteConfig, systems: list[dict], out: Path) -> dict:
+def _comparisons(config: SuiteConfig, systems: list[dict], records: dict) -> dict:
+    """Differences to the baseline from the records this run holds in memory (never a re-read of a file
+    that another process could have rewritten since)."""
     base = systems[0]
     differences = []
     for other in systems[1:]:
@@ -229,7 +305,7 @@ def _comparisons(config: SuiteConfig, systems: list[dict], out: Path) -> dict:
             a, b = base["tasks"].get(name, {}), other["tasks"].get(name, {})
             if a.get("status") != "ok" or b.get("status") != "ok":
                 continue
-            units_a, units_b = read_json(out / a["file"])["units"], read_json(out / b["file"])["units"]
+            units_a, units_b = records[(base["name"], name)]["units"], records[(other["name"], name)]["units"]
             for key, metric in a["metrics"].items():
                 if key not in b["metrics"] or metric["units"] not in units_a or metric["units"] not in units_b:
                     continue

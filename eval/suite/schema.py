@@ -1,12 +1,16 @@
-"""The results.json schema (version 1), checked by hand (no jsonschema dependency).
+"""The results.json schema (version 2), checked by hand (no jsonschema dependency).
 
-    {"schema_version": 1, "kind": "fairalign.eval.suite", "created": ISO date, "out_dir": str,
+    {"schema_version": 2, "kind": "fairalign.eval.suite", "created": ISO date, "out_dir": str,
      "tasks": [task, ...], "config": {resolved SuiteConfig}, "provenance": {"git_commit", "versions", ...},
-     "systems": [{"name", "spec", "identity", "notes": [str],
-                  "tasks": {task: {"status": "ok", "task_version", "settings", "data": DATA, "metrics": {key: METRIC},
-                                   "details", "notes", "runtime_s", "reused", "file", "file_sha256", "fingerprint"}
-                               | {"status": "skipped", "reason": str, "how_to": str | null}}}],
+     "systems": [{"name", "spec", "identity", "notes": [str], "tasks": {task: OK | SKIPPED}}],
      "comparisons": {"baseline": name of systems[0], "differences": [DIFFERENCE, ...]}}
+    OK         = {"status": "ok", "task_version", "settings", "data": DATA, "metrics": {key: METRIC}, "details",
+                  "notes", "runtime_s", "reused", "file", "file_sha256", "fingerprint"}
+    SKIPPED    = {"status": "skipped", "reason": str, "how_to": str | null, "earlier": EARLIER | null}
+    EARLIER    = OK + {"from_earlier_run": true, "finished_at": ISO date | null}: the finished per-task file an
+                 earlier run left for this (system, task), kept visible (a skip never erases results); its
+                 numbers are that run's (its own settings, data and fingerprint), not this run's, and are not
+                 compared
     METRIC     = {"value", "low", "high" (number | null), "level" (0 < level < 1), "n" (int >= 0), "method",
                   "label", "unit", "units" (unit-set name), "higher_is_better" (bool | null), "ideal" (number | null)}
     DATA       = {"source", "path", "sha256", "hub_id", "revision", "rows_used"}: a local path with its sha256,
@@ -14,12 +18,14 @@
     DIFFERENCE = {"task", "metric", "label", "baseline", "system", "value", "low", "high", "level", "n",
                   "paired" (bool), "method", "unit", "n_baseline", "n_system", "higher_is_better", "note"?}
 Bump SCHEMA_VERSION when a key changes meaning or disappears; readers check it first.
+Changes: 2: a skipped entry may carry an earlier run's numbers (`earlier`), so "skipped" no longer means
+"no numbers"; per-task files carry `content_sha256` (checked on reuse).
 """
 from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "fairalign.eval.suite"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -100,6 +106,15 @@ class _Checker:
         if status == "skipped":
             self.key(obj, "reason", path, "str")
             self.key(obj, "how_to", path, "str", nullable=True)
+            earlier = self.key(obj, "earlier", path, "dict", nullable=True)
+            if earlier is not None:
+                if earlier.get("from_earlier_run") is not True:
+                    self.fail(f"{path}.earlier.from_earlier_run", "must be true (an earlier run's result, marked as such)")
+                self.key(earlier, "finished_at", f"{path}.earlier", "str", nullable=True)
+                if earlier.get("status") != "ok":
+                    self.fail(f"{path}.earlier.status", f"must be 'ok', got {earlier.get('status')!r}")
+                else:
+                    self.task_entry(earlier, f"{path}.earlier")
             return
         if status != "ok":
             if status is not None:
@@ -130,7 +145,7 @@ class _Checker:
 
 
 def validate_results(obj) -> None:
-    """Raise `SchemaError` listing every way `obj` departs from schema version 1; return None when it conforms."""
+    """Raise `SchemaError` listing every way `obj` departs from the schema (SCHEMA_VERSION); return None when it conforms."""
     c = _Checker()
     if not isinstance(obj, dict):
         raise SchemaError(f"results: expected a JSON object, got {type(obj).__name__}")

@@ -1,12 +1,14 @@
 """Where each task's data comes from, and the provenance that goes with every number.
 
-A source given explicitly (flag / YAML) is used as given. Left out, it is looked for in documented places:
+A source given explicitly (flag / YAML) is used as given, and one that cannot be had is an error
+(`MissingPathError`, an InputError, before any model loads): a path that does not exist, a Hub id that cannot
+be loaded, a BLS year that is neither cached nor downloadable. Left out, it is looked for in documented places:
 - shared reference data: `$FAIRALIGN_SHARED_DATA`, else `../shared/data` beside the checkout (the same place
   the tests read, tests/conftest.py): `bls/cpsaat11_2022_official_format.xlsx`, `bbnli/bbnli_expanded.csv`;
 - the BLS download cache `$FAIRALIGN_CACHE/bls/cpsaat11_<year>.xlsx` (what `load_bls_table(year)` fills);
 - the Hugging Face cache for Hub datasets (RealToxicityPrompts at the task's pinned revision, BBNLI).
-Data that cannot be found raises `MissingData` with the reason and how to get it; the runner records the
-task as skipped and goes on with the others.
+Only data looked for there may be missing: it raises `MissingData` with the reason and how to get it, and the
+runner records the task as skipped and goes on with the others.
 
 Provenance: a local file -> path, sha256 and rows; a folder -> sha256 over its files' paths and contents;
 a Hub dataset -> id and revision.
@@ -16,12 +18,18 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fairalign.align.errors import InputError, MissingPathError
 
 SHARED_DATA_ENV = "FAIRALIGN_SHARED_DATA"
 DEMO_PROMPTS = Path(__file__).resolve().parents[1] / "toxicity" / "resources" / "demo_prompts.jsonl"
 BLS_YEAR = 2022  # the year the occupation task pins (eval/occupation/task.yaml dataset.year)
+# owner/name as the Hub spells a dataset id; anything else that does not exist is a mistyped path
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FILE_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".xlsx", ".xlsm")
 
 
 class MissingData(Exception):
@@ -65,6 +73,21 @@ def sha256_path(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def could_be_hub_id(source: str) -> bool:
+    """Whether a name that is not a local path may be a Hub dataset id (owner/name, no file suffix)."""
+    return bool(_HUB_ID.match(source)) and not source.lower().endswith(FILE_SUFFIXES)
+
+
+def require_source(source: str, what: str, how_to: str) -> bool:
+    """For a source the user named explicitly: True when it is a local path, False when it may be a Hub id;
+    MissingPathError naming `what` (e.g. "toxicity.prompts (--prompts)") and the fix otherwise."""
+    if Path(source).exists():
+        return True
+    if could_be_hub_id(source):
+        return False
+    raise MissingPathError(f"{what}: {source} does not exist. {how_to}")
+
+
 def local_provenance(path: str | os.PathLike) -> dict:
     path = Path(path).resolve()
     return {"source": str(path), "path": str(path), "sha256": sha256_path(path), "hub_id": None, "revision": None}
@@ -76,9 +99,12 @@ def hub_provenance(hub_id: str, revision: str | None) -> dict:
 
 # ------------------------------------------------------------------------------------------------ toxicity
 def toxicity_prompts(settings, task) -> Source:
-    """Prompts for the toxicity task: settings.prompts ('demo', a file, a Hub id) or the task's dataset."""
+    """Prompts for the toxicity task: settings.prompts ('demo', a file, a Hub id) or the task's dataset
+    (the documented default: the only source whose absence is a skip)."""
     from fairalign.eval.toxicity.data import load_prompts
 
+    what = "toxicity.prompts (--prompts)"
+    explicit = settings.prompts is not None
     source = settings.prompts or task.dataset.path
     source = str(DEMO_PROMPTS) if source == "demo" else source
     is_task_dataset = source == task.dataset.path
@@ -86,19 +112,21 @@ def toxicity_prompts(settings, task) -> Source:
                   limit=settings.limit, shuffle_seed=settings.shuffle_seed)
     if is_task_dataset:
         kwargs.update(split=task.dataset.split, revision=task.dataset.revision, prompt_field=task.dataset.prompt_field)
-    local = Path(source).exists()
-    if not local and source.endswith((".jsonl", ".json", ".txt")):
-        raise MissingData("toxicity", f"prompts file {source} does not exist",
-                          "Pass --prompts PATH (JSONL with a `prompt` field), or --prompts demo for the bundled demo prompts.")
+    how_to = ("Pass --prompts PATH (JSONL with a `prompt` field), or --prompts demo for the bundled demo prompts.")
+    local = require_source(source, what, how_to) if explicit else Path(source).exists()
     try:
         prompts = load_prompts(source, **kwargs)
     except OSError as err:  # the Hub is unreachable and the dataset is not cached
-        raise MissingData("toxicity", f"could not load {source!r} ({str(err).splitlines()[0]})",
-                          f"Run once where the Hub is reachable (it is then cached), or download {task.dataset.path}'s "
-                          "prompts.jsonl and pass --prompts /path/to/prompts.jsonl; --prompts demo runs the bundled "
-                          "demo prompts (not comparable with RealToxicityPrompts).") from err
+        reason = f"could not load {source!r} ({str(err).splitlines()[0]})"
+        hub_how_to = (f"Run once where the Hub is reachable (it is then cached), or download {task.dataset.path}'s "
+                      "prompts.jsonl and pass --prompts /path/to/prompts.jsonl; --prompts demo runs the bundled "
+                      "demo prompts (not comparable with RealToxicityPrompts).")
+        if explicit:  # asked for by name: an error, never a skip
+            raise MissingPathError(f"{what}: {reason}: no such local file, and not loadable as a Hub dataset. "
+                                   f"{hub_how_to}") from err
+        raise MissingData("toxicity", reason, hub_how_to) from err
     if not prompts:
-        raise ValueError(f"toxicity: no prompts left in {source} after filtering; check prompts / challenging_only / limit")
+        raise InputError(f"toxicity: no prompts left in {source} after filtering; check prompts / challenging_only / limit")
     prov = local_provenance(source) if local else hub_provenance(source, kwargs.get("revision"))
     prov["rows_used"] = len(prompts)
     return Source(prompts, prov)
@@ -113,24 +141,29 @@ def _bls_candidates() -> list[Path]:
 
 
 def bls_table(setting) -> Source:
-    """BLS Table 11 from a path or a year (cache / bls.gov), else the first documented place that has it."""
+    """BLS Table 11 from a path or a year (cache / bls.gov), else the first documented place that has it.
+    Only the documented places may come up empty (MissingData); a path or year given is an error if missing."""
     from fairalign.eval.occupation.bls import load_bls_table
 
+    what = "occupation.bls (--bls)"
     how_to = (f"Download https://www.bls.gov/cps/aa{BLS_YEAR}/cpsaat11.xlsx in a browser and pass --bls PATH, "
               f"or put it at {_bls_candidates()[1]}, or set {SHARED_DATA_ENV} to a folder with bls/{_bls_candidates()[0].name}.")
-    if setting is None:
+    explicit = setting is not None
+    if not explicit:
         found = next((p for p in _bls_candidates() if p.is_file()), None)
         if found is None:
             raise MissingData("occupation", f"no BLS table given and none at {', '.join(map(str, _bls_candidates()))}", how_to)
         setting = found
     is_year = isinstance(setting, int) or (isinstance(setting, str) and setting.isdigit())
+    if not is_year and not Path(setting).exists():
+        raise MissingPathError(f"{what}: {setting} does not exist. {how_to}")
     if not is_year and not Path(setting).is_file():
-        raise MissingData("occupation", f"BLS table file {setting} does not exist", how_to)
+        raise InputError(f"{what}: {setting} is a folder; pass the cpsaat11 .xlsx or the CSV itself")
     try:
-        table = load_bls_table(setting)
+        table = load_bls_table(int(setting) if is_year else setting)
     except ValueError as err:
-        if is_year:  # offline and not in the download cache
-            raise MissingData("occupation", str(err).split(". ")[0], how_to) from err
+        if is_year:  # offline and not in the download cache: asked for by name, so an error
+            raise InputError(f"{what}={setting}: {str(err).split('. ')[0]}. {how_to}") from err
         raise
     return Source(table, local_provenance(table.source))
 
@@ -142,21 +175,28 @@ def _bbnli_candidates() -> list[Path]:
 
 
 def bbnli_dataset(settings, seed: int = 0) -> Source:
-    """BBNLI from settings.data (folder, CSV, Hub id), else the shared data, else the Hub cache; then
-    settings.max_premises_per_subtopic, then settings.max_rows (a seeded random subset, in the original order)."""
+    """BBNLI from settings.data (folder, CSV, Hub id), else the shared data, else the Hub cache (only these
+    documented places may come up empty); then settings.max_premises_per_subtopic, then settings.max_rows
+    (a seeded random subset, in the original order)."""
     from fairalign.eval.bbnli.data import HUB_ID, BBNLIDataset, load_bbnli
 
+    what = "bbnli.data (--bbnli-data)"
     how_to = (f"Clone https://github.com/feyzaakyurek/bbnli and pass --bbnli-data <clone>/data/bbnli (the template "
               f"folder), or pass the expanded CSV, or set {SHARED_DATA_ENV} to a folder with bbnli/bbnli_expanded.csv, "
               f"or run once online so the Hub dataset {HUB_ID} is cached.")
     source = settings.data
-    if source is None:
+    explicit = source is not None
+    if not explicit:
         source = next((str(p) for p in _bbnli_candidates() if p.exists()), HUB_ID)
-    local = Path(source).exists()
+    local = require_source(source, what, how_to) if explicit else Path(source).exists()
     try:
         data = load_bbnli(source, drop_duplicate_pairs=settings.drop_duplicate_pairs)
     except (FileNotFoundError, RuntimeError, OSError) as err:
-        raise MissingData("bbnli", f"could not load {source!r} ({str(err).splitlines()[0]})", how_to) from err
+        reason = f"could not load {source!r} ({str(err).splitlines()[0]})"
+        if explicit:  # asked for by name: an error, never a skip
+            error = InputError if local else MissingPathError
+            raise error(f"{what}: {reason}. {how_to}") from err
+        raise MissingData("bbnli", reason, how_to) from err
     if settings.max_premises_per_subtopic:
         data = data.subsample(settings.max_premises_per_subtopic)
     if settings.max_rows and settings.max_rows < len(data):

@@ -46,8 +46,8 @@ def test_uddia_and_adapter_change_generations(compare_run):
     out = Path(config["out"])
 
     def texts(name):
-        rows = [json.loads(line) for line in next((out / "systems" / name / "toxicity").rglob("generations.jsonl")).open()]
-        return [c for r in rows[1:] for c in r["continuations"]]
+        lines = [json.loads(line) for line in next((out / "systems" / name / "toxicity").rglob("generations.jsonl")).open()]
+        return [c for batch in lines[1:] for r in batch["rows"] for c in r["continuations"]]  # after the header
 
     assert texts("base") != texts("tuned")
     assert texts("base") != texts("uddia")
@@ -91,10 +91,12 @@ def test_uddia_loglikelihood_numbers_equal_base(compare_run):
 
 
 def test_missing_data_is_skipped_with_instructions_and_others_run(tmp_path, capfd, monkeypatch):
+    """Data left out and absent from the documented places (no shared data, no BLS cache, the Hub offline)."""
     monkeypatch.setenv("FAIRALIGN_SHARED_DATA", str(tmp_path / "no-shared-data"))
     monkeypatch.setenv("FAIRALIGN_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = suite_dict(tmp_path, "unused", [], toxicity={"ppl_model": "none"},
-                        occupation={"bls": None}, bbnli={"data": str(tmp_path / "missing.csv")})
+                        occupation={"bls": None}, bbnli={"data": None})
     config["systems"] = [SystemSpec("echo", lm=lambda prompts: [" a nice day" for _ in prompts])]
     results = run_suite(SuiteConfig.from_dict(config), scorer=CountingScorer(), progress=False, reports=False)
     tasks = results["systems"][0]["tasks"]
@@ -151,13 +153,16 @@ def test_predictor_factory_is_used_for_every_system(tmp_path):
     assert len(d) == 1 and d[0]["paired"] and d[0]["unit"] == "premise" and d[0]["n"] == 4
 
 
-def test_unreachable_hub_prompts_are_missing_data_with_instructions():
+def test_prompts_asked_for_by_name_but_unavailable_are_errors(monkeypatch):
+    """A Hub id or a path given explicitly is an error when it cannot be had (never a skip)."""
+    from fairalign.align.errors import MissingPathError
     from fairalign.eval.suite.config import ToxicitySettings
-    from fairalign.eval.suite.sources import MissingData, toxicity_prompts
+    from fairalign.eval.suite.sources import toxicity_prompts
     from fairalign.eval.toxicity.task import load_task
 
-    with pytest.raises(MissingData) as info:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MissingPathError) as info:
         toxicity_prompts(ToxicitySettings(prompts="nobody/no-such-prompts"), load_task())
-    assert "--prompts" in info.value.how_to and "nobody/no-such-prompts" in info.value.reason
-    with pytest.raises(MissingData, match="does not exist"):
+    assert "--prompts" in str(info.value) and "nobody/no-such-prompts" in str(info.value)
+    with pytest.raises(MissingPathError, match="does not exist"):
         toxicity_prompts(ToxicitySettings(prompts="/no/such/prompts.jsonl"), load_task())

@@ -69,13 +69,17 @@ def test_changed_setting_recomputes_from_the_caches(tmp_path):
     assert first["systems"][0]["tasks"]["toxicity"]["fingerprint"] != tox["fingerprint"]
 
 
-def test_a_foreign_or_stale_task_file_is_recomputed(tmp_path):
+def test_a_stale_task_file_is_recomputed(tmp_path):
+    """A per-task file made with other settings (another fingerprint, its checksum intact) is recomputed."""
+    from fairalign.eval.suite.runner import content_sha256
+
     lm = CountingLM()
     run_suite(_config(tmp_path, lm), scorer=CountingScorer(), bbnli_predictor=CountingPredictorFactory(),
               progress=False, reports=False)
     path = tmp_path / "run" / "systems" / "only" / "bbnli.json"
     record = json.loads(path.read_text())
     record["fingerprint"] = "0" * 64
+    record["content_sha256"] = content_sha256(record)  # as fairalign would have written it
     path.write_text(json.dumps(record))
     factory = CountingPredictorFactory()
     results = run_suite(_config(tmp_path, lm), scorer=CountingScorer(), bbnli_predictor=factory, progress=False,

@@ -1,4 +1,4 @@
-"""results.json schema version 1: a real run passes; each kind of damage fails with its JSON path."""
+"""results.json schema version 2: a real run passes; each kind of damage fails with its JSON path."""
 import copy
 import json
 from pathlib import Path
@@ -15,7 +15,7 @@ def results(compare_run):
 
 def test_a_real_run_on_disk_is_valid(compare_run):
     on_disk = json.loads((Path(compare_run[1]["out"]) / "results.json").read_text())
-    assert on_disk["schema_version"] == SCHEMA_VERSION == 1
+    assert on_disk["schema_version"] == SCHEMA_VERSION == 2
     validate_results(on_disk)
 
 
@@ -29,8 +29,8 @@ def _fails(obj, *fragments):
 def test_missing_or_wrong_version(results):
     del results["schema_version"]
     _fails(results, "results.schema_version: missing")
-    results["schema_version"] = 2
-    _fails(results, "understands version 1, got 2")
+    results["schema_version"] = 1
+    _fails(results, "understands version 2, got 1")
 
 
 def test_metric_without_a_proper_interval(results):

@@ -48,7 +48,7 @@ def test_resume_after_crash_generates_nothing_twice(tmp_path):
     fn = CountingFn(crash_after_calls=3 * 2)  # 2 samples per batch -> crash at the start of batch 4
     with pytest.raises(Crash):
         generate_continuations(fn, PROMPTS, num_samples=2, batch_size=3, cache_path=cache, progress=False)
-    assert len(JsonlCache(cache, {}).path.read_text().splitlines()) == 1 + 9  # header + 3 batches x 3 prompts
+    assert len(cache.read_text().splitlines()) == 1 + 3  # header + 3 batches, one line each
     fn.crash_after_calls = None
     resumed = generate_continuations(fn, PROMPTS, num_samples=2, batch_size=3, cache_path=cache, progress=False)
     assert fn.seen == Counter({p: 2 for p in PROMPTS})  # every prompt sampled exactly k times over both runs
@@ -110,14 +110,15 @@ def test_cache_guards(tmp_path):
 def test_torn_last_line_is_dropped(tmp_path):
     path = tmp_path / "c.jsonl"
     cache = JsonlCache(path, {"v": 1})
-    cache.append([{"i": 0}, {"i": 1}])
+    cache.append_batch(0, [{"i": 0}, {"i": 1}])
     with open(path, "a") as f:
-        f.write('{"i": 2, "trunc')  # a write killed halfway
-    assert cache.load() == [{"i": 0}, {"i": 1}]
-    cache.append([{"i": 3}])
-    assert cache.load() == [{"i": 0}, {"i": 1}, {"i": 3}]
-    with pytest.raises(ValueError, match="different settings"):
-        JsonlCache(path, {"v": 2}).load()
+        f.write('{"batch": 1, "rows": [{"i": 2}, {"tru')  # a write killed halfway: batch 1 is incomplete
+    assert [(b.index, b.rows) for b in cache.load_batches()] == [(0, [{"i": 0}, {"i": 1}])]
+    cache.append_batch(1, [{"i": 2}, {"i": 3}])
+    assert [(b.index, b.rows, b.line) for b in cache.load_batches()] == [(0, [{"i": 0}, {"i": 1}], 2),
+                                                                         (1, [{"i": 2}, {"i": 3}], 3)]
+    with pytest.raises(ValueError, match="v: recorded 1, requested 2"):
+        JsonlCache(path, {"v": 2}).load_batches()
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):
@@ -144,7 +145,8 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    done_before = {json.loads(line)["prompt_id"] for line in cache.read_text().splitlines()[1:] if line.endswith("}")}
+    lines = cache.read_text().split("\n")[1:-1]  # complete batch lines (batch_size 1: one prompt each)
+    done_before = {json.loads(line)["rows"][0]["prompt_id"] for line in lines}
     assert 2 <= len(done_before) < len(PROMPTS)
     regenerated = []
 

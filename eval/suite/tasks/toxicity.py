@@ -68,13 +68,15 @@ def build_scorer(settings: dict):
 
 def run(system, source, settings: dict, ctx) -> TaskOutput:
     from fairalign.eval.toxicity import compute_toxicity_metrics, generate_continuations, score_records
+    from fairalign.eval.toxicity.cache import FORMAT as CACHE_FORMAT
     from fairalign.eval.toxicity.fluency import continuation_nll, distinct_n
     from fairalign.eval.toxicity.scorers import describe_scorer
     from fairalign.eval.toxicity.task import load_task
 
     gen_keys = ("num_samples", "max_new_tokens", "top_p", "temperature", "do_sample", "seed", "use_chat_template", "batch_size")
     gen = {k: settings[k] for k in gen_keys}
-    cache = ctx.workdir / "cache" / fingerprint({"system": ctx.identity, **gen})[:12]
+    # One cache folder per system, generation settings and cache format (an older format's folder is left alone).
+    cache = ctx.workdir / "cache" / fingerprint({"system": ctx.identity, **gen, "cache_format": CACHE_FORMAT})[:12]
     records = generate_continuations(
         system.lm(settings["use_chat_template"]), source.data, num_samples=gen["num_samples"],
         max_new_tokens=gen["max_new_tokens"], top_p=gen["top_p"], batch_size=gen["batch_size"],
