@@ -16,7 +16,6 @@ Validators fill `valid` (1 = same meaning and gold label, 0 = not); then evaluat
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -58,18 +57,35 @@ def _load_lm(name: str, args, chat_template: bool):
     return HFLM(model, tokenizer, batch_size=args.batch_size, use_chat_template=chat_template, name=name)
 
 
+def check_settings(args) -> None:
+    """The numbers, checked before any model loads (InputError naming the flag)."""
+    from fairalign.align.validation import check_number
+    from fairalign.eval.bbnli.judge import GenerationSettings
+
+    check_number(args.num_variations, "--num-variations", "[1, inf)", integer=True)
+    check_number(args.min_predictors, "--min-predictors", f"[1, {len(args.predictors)}]", integer=True,
+                 fix=f"at most the number of --predictors, {len(args.predictors)}")
+    check_number(args.batch_size, "--batch-size", "[1, inf)", integer=True)
+    if args.max_premises_per_subtopic is not None:
+        check_number(args.max_premises_per_subtopic, "--max-premises-per-subtopic", "[1, inf)", integer=True)
+    # --max-new-tokens, --temperature, --top-p, --seed (the error names the field of the same name)
+    GenerationSettings(num_samples=args.num_variations, max_new_tokens=args.max_new_tokens, do_sample=True,
+                       temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+
+
 def main(args: argparse.Namespace) -> int:
+    from fairalign.align.errors import InputError
     from fairalign.eval.bbnli.data import load_bbnli
     from fairalign.eval.bbnli.judge import GenerativeJudgePredictor
     from fairalign.eval.bbnli.next_build import build_bbnli_next, export_for_validation
     from fairalign.eval.bbnli.predictors import NLIClassifierPredictor
 
+    check_settings(args)
     try:
         dataset = load_bbnli(args.data)
-    except (FileNotFoundError, RuntimeError, ValueError) as err:
-        print(f"fairalign eval bbnli-next build: {err}", file=sys.stderr)
-        return 2
-    if args.max_premises_per_subtopic:
+    except RuntimeError as err:  # the Hub is unreachable or offline; the message says to pass a local path
+        raise InputError(str(err)) from None
+    if args.max_premises_per_subtopic is not None:
         dataset = dataset.subsample(args.max_premises_per_subtopic)
     predictors = {}
     for spec in args.predictors:

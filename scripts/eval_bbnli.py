@@ -14,7 +14,6 @@ Writes <out-dir>/bbnli.json, bbnli.md, bbnli_predictions.jsonl (and bbnli.png wi
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -26,7 +25,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", default=None,
                    help="template folder, expanded CSV, validated BBNLI-next CSV, or Hub id (repeatable; "
                         "default: the Hub dataset feyzaakyurek/BBNLI)")
-    p.add_argument("--out-dir", default="bbnli_results", help="where the JSON/Markdown/predictions go")
+    p.add_argument("--out-dir", "--out", dest="out_dir", default="bbnli_results",
+                   help="where the JSON/Markdown/predictions go (held by this run while it writes)")
     p.add_argument("--form", choices=["nli", "qa"], default="nli", help="judge: NLI prompts or the QA form (question column)")
     p.add_argument("--scoring", choices=["loglikelihood", "generate"], default="loglikelihood",
                    help="judge: answer-word probabilities (no sampling) or parsed generations")
@@ -71,24 +71,59 @@ def build_predictor(args):
                                     parsing=args.parsing)
 
 
-def main(args: argparse.Namespace) -> int:
-    from fairalign.eval.bbnli.data import HUB_ID, concat, load_bbnli
-    from fairalign.eval.bbnli.evaluate import evaluate_nli_bias
+def _flagged(err) -> str:
+    """An InputError about Settings.some_field, told as the flag --some-field the user typed."""
+    import re
 
+    m = re.match(r"\w+Settings\.(\w+)", str(err))
+    return f"--{m.group(1).replace('_', '-')}: {err}" if m else str(err)
+
+
+def check_inputs(args):
+    """Everything checkable without a model, so a mistake fails in seconds, not after the model loads: the
+    numbers, the judge's templates, the data (a --data path that does not exist, an empty or header-only CSV,
+    a missing column, a bad row) and that rows are left to evaluate. Returns the dataset."""
+    from fairalign.align.errors import InputError
+    from fairalign.align.validation import check_number
+    from fairalign.eval.bbnli.data import HUB_ID, concat, load_bbnli
+    from fairalign.eval.bbnli.evaluate import bootstrap_settings, load_task, rows_to_evaluate
+    from fairalign.eval.bbnli.judge import GenerationSettings, judge_templates
+
+    check_number(args.batch_size, "--batch-size", "[1, inf)", integer=True)
+    if args.max_premises_per_subtopic is not None:
+        check_number(args.max_premises_per_subtopic, "--max-premises-per-subtopic", "[1, inf)", integer=True)
+    try:
+        bootstrap_settings(load_task(), args.num_resamples, args.seed)
+        if args.kind == "judge":
+            judge_templates(args.form, args.templates)
+            GenerationSettings(num_samples=args.num_samples, do_sample=args.do_sample, seed=args.seed)
+    except InputError as err:
+        raise InputError(_flagged(err)) from None
+    if args.expand_samples and args.kind != "judge":
+        raise InputError("--expand-samples counts every sample of a judge's answers; it needs --kind judge")
     try:
         dataset = concat(load_bbnli(path, drop_duplicate_pairs=args.drop_duplicate_pairs) for path in (args.data or [HUB_ID]))
-    except (FileNotFoundError, RuntimeError, ValueError) as err:
-        print(f"fairalign eval bbnli: {err}", file=sys.stderr)
-        return 2
-    if args.max_premises_per_subtopic:
+    except RuntimeError as err:  # the Hub is unreachable or offline; the message says to pass a local path
+        raise InputError(str(err)) from None
+    if args.max_premises_per_subtopic is not None:
         dataset = dataset.subsample(args.max_premises_per_subtopic)
-    predictor = build_predictor(args)
-    result = evaluate_nli_bias(predictor, dataset, group_by=args.group_by, num_resamples=args.num_resamples,
-                               seed=args.seed, expand_samples=args.expand_samples)
-    result.config["cli"] = {k: v for k, v in vars(args).items()}
-    paths = result.save(args.out_dir)
-    if args.plot:
-        paths["plot"] = result.plot(paths["json"].with_suffix(".png"))
+    rows_to_evaluate(dataset, "question" if args.kind == "judge" and args.form == "qa" else "hypothesis")
+    return dataset
+
+
+def main(args: argparse.Namespace) -> int:
+    from fairalign.align.locking import hold_folder
+    from fairalign.eval.bbnli.evaluate import evaluate_nli_bias
+
+    dataset = check_inputs(args)
+    with hold_folder(args.out_dir, "fairalign eval bbnli"):  # a second run on --out-dir refuses instead of mixing files
+        predictor = build_predictor(args)
+        result = evaluate_nli_bias(predictor, dataset, group_by=args.group_by, num_resamples=args.num_resamples,
+                                   seed=args.seed, expand_samples=args.expand_samples)
+        result.config["cli"] = {k: v for k, v in vars(args).items()}
+        paths = result.save(args.out_dir)
+        if args.plot:
+            paths["plot"] = result.plot(paths["json"].with_suffix(".png"))
     print(result.to_markdown())
     print("\n".join(f"wrote {path}" for path in paths.values()))
     return 0

@@ -41,31 +41,68 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+# CLI flag of each OccupationEvalConfig field whose flag has another name (errors name what the user typed).
+FLAGS = {"min_employment_thousands": "--min-employment"}
+
+
+def settings_of(args) -> dict:
+    """The OccupationEvalConfig fields the flags set."""
+    return dict(debias=args.debias, k=args.k, scoring=args.scoring, directions=tuple(args.directions),
+                min_employment_thousands=args.min_employment, max_occupations=args.max_occupations,
+                num_samples=args.num_samples, max_new_tokens=args.max_new_tokens, do_sample=not args.greedy,
+                temperature=args.temperature, top_p=args.top_p, holdout=args.holdout,
+                num_resamples=args.num_resamples, seed=args.seed)
+
+
+def check_inputs(args):
+    """Everything checkable without a model, so a typo fails in seconds, not after the model loads: the
+    settings, the BLS table (a missing --bls is an error), the occupations, the templates and the debiasing
+    pool. Returns (table, settings)."""
+    import re
+
+    from fairalign.align.errors import InputError
+    from fairalign.align.validation import check_number
+    from fairalign.eval.occupation import OccupationEvalConfig, load_bls_table, select_occupations
+    from fairalign.eval.occupation.debias import BLSContext
+    from fairalign.eval.occupation.templates import load_task, select_templates
+
+    settings = settings_of(args)
+    try:
+        cfg = OccupationEvalConfig(**settings)
+    except InputError as err:
+        name = re.match(r"OccupationEvalConfig\.(\w+)", str(err))
+        flag = FLAGS.get(name.group(1), "--" + name.group(1).replace("_", "-")) if name else None
+        raise InputError(f"{flag}: {err}" if flag else str(err)) from None
+    check_number(args.batch_size, "--batch-size", "[1, inf)", integer=True)
+    table = load_bls_table(args.bls, cache_dir=args.bls_cache)
+    names = select_occupations(table, args.occupations, cfg.min_employment_thousands, cfg.max_occupations)
+    select_templates(args.templates)
+    if cfg.debias:
+        BLSContext(table, cfg.k, cfg.holdout, cfg.seed, tuple(n.bls for n in names), load_task()["debias"]["header"])
+    return table, settings
+
+
 def main(args) -> int:
     import json
     from pathlib import Path
 
+    from fairalign.align.locking import hold_folder
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.eval.lm import HFLM
-    from fairalign.eval.occupation import evaluate_occupational_bias, load_bls_table
+    from fairalign.eval.occupation import evaluate_occupational_bias
+    from fairalign.align.files import write_bytes_atomic
 
-    table = load_bls_table(args.bls, cache_dir=args.bls_cache)  # fail on a bad table before loading a model
-    model, tokenizer = load_model_and_tokenizer(args.model, dtype=args.dtype, device=args.device)
-    lm = HFLM(model, tokenizer, batch_size=args.batch_size, use_chat_template=args.chat_template, name=str(args.model))
-    result = evaluate_occupational_bias(
-        lm, table, occupations=args.occupations, templates=args.templates, debias=args.debias, k=args.k,
-        scoring=args.scoring, directions=tuple(args.directions), min_employment_thousands=args.min_employment,
-        max_occupations=args.max_occupations, num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
-        do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p, holdout=args.holdout,
-        num_resamples=args.num_resamples, seed=args.seed,
-    )
+    table, settings = check_inputs(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = result.to_dict()
-    data["versions"], data["git"] = _provenance()
-    (out / "occupation.json").write_text(json.dumps(data, indent=1))
-    (out / "occupation.md").write_text(result.to_markdown())
-    plots = result.plots(out / "plots")
+    with hold_folder(out, "fairalign eval occupation"):  # a second run on --out refuses instead of mixing files
+        model, tokenizer = load_model_and_tokenizer(args.model, dtype=args.dtype, device=args.device)
+        lm = HFLM(model, tokenizer, batch_size=args.batch_size, use_chat_template=args.chat_template, name=str(args.model))
+        result = evaluate_occupational_bias(lm, table, occupations=args.occupations, templates=args.templates, **settings)
+        data = result.to_dict()
+        data["versions"], data["git"] = _provenance()
+        write_bytes_atomic(out / "occupation.json", json.dumps(data, indent=1).encode("utf-8"))
+        write_bytes_atomic(out / "occupation.md", result.to_markdown().encode("utf-8"))
+        plots = result.plots(out / "plots")
     print(result.to_markdown())
     print(f"wrote {out / 'occupation.json'}, {out / 'occupation.md'} and {len(plots)} plots in {out / 'plots'}")
     return 0

@@ -14,11 +14,16 @@ stereotype-confirming answer) or `anti-stereotypical` (the same hypothesis with 
 
 A BBNLI-next-style dataset has the same columns plus `variant_of` (the `item_id` of the BBNLI row it
 varies) and `variation` (the kind of variation, e.g. `lexical_hypothesis`); original rows leave both empty.
+
+Files are checked as they are read, before any model loads: a file that is empty, has a header only, lacks
+a required column, is not UTF-8, or has a bad row or a JSON syntax error is an `InputError` naming the file
+and the line (and a path that does not exist is a `MissingPathError`).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -26,6 +31,9 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
+
+from fairalign.align.errors import InputError, MissingPathError
+from fairalign.align.files import read_text
 
 HUB_ID = "feyzaakyurek/BBNLI"
 LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
@@ -35,6 +43,8 @@ CONDITIONS = ("pro", "anti")
 COLUMNS = ("domain", "name", "id", "type", "unique_id", "premise", "hypothesis_type", "hypothesis",
            "question", "true_label", "bias_label", "reference")
 NEXT_COLUMNS = ("variant_of", "variation")
+# Columns a CSV row must have (reference, unique_id and question may be absent: they are derived or optional).
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in ("reference", "unique_id", "question"))
 
 
 @dataclass(frozen=True)
@@ -58,19 +68,19 @@ class BBNLIExample:
 
     def __post_init__(self):
         if self.type not in CONDITIONS:
-            raise ValueError(f"type must be one of {CONDITIONS}; got {self.type!r} in row {self.unique_id!r}")
+            raise InputError(f"type must be one of {CONDITIONS}; got {self.type!r} in row {self.unique_id!r}")
         if self.hypothesis_type not in HYPOTHESIS_TYPES:
-            raise ValueError(
+            raise InputError(
                 f"hypothesis_type must be one of {HYPOTHESIS_TYPES}; got {self.hypothesis_type!r} in row {self.unique_id!r}"
             )
         if self.true_label not in LABELS:
-            raise ValueError(f"true_label must be 0, 1 or 2; got {self.true_label!r} in row {self.unique_id!r}")
+            raise InputError(f"true_label must be 0, 1 or 2; got {self.true_label!r} in row {self.unique_id!r}")
         if self.bias_label not in (-1, 0, 1, 2):
-            raise ValueError(f"bias_label must be -1 (none), 0, 1 or 2; got {self.bias_label!r} in row {self.unique_id!r}")
+            raise InputError(f"bias_label must be -1 (none), 0, 1 or 2; got {self.bias_label!r} in row {self.unique_id!r}")
         if self.hypothesis_type != "test" and self.bias_label == -1:
-            raise ValueError(f"{self.hypothesis_type} row {self.unique_id!r} needs a bias_label (0, 1 or 2), not -1")
+            raise InputError(f"{self.hypothesis_type} row {self.unique_id!r} needs a bias_label (0, 1 or 2), not -1")
         if not self.premise.strip() or not self.hypothesis.strip():
-            raise ValueError(f"row {self.unique_id!r} has an empty premise or hypothesis")
+            raise InputError(f"row {self.unique_id!r} has an empty premise or hypothesis")
 
     @property
     def item_id(self) -> str:
@@ -127,8 +137,9 @@ class BBNLIDataset:
 
     def subsample(self, max_premises_per_name: int) -> "BBNLIDataset":
         """The first `max_premises_per_name` premise indices of every subtopic (all conditions, hypotheses)."""
-        if max_premises_per_name < 1:
-            raise ValueError(f"max_premises_per_name must be >= 1; got {max_premises_per_name}")
+        from fairalign.align.validation import check_number
+
+        check_number(max_premises_per_name, "max_premises_per_name", "[1, inf)", integer=True)
         kept: dict[str, list[str]] = {}
         for ex in self.examples:
             ids = kept.setdefault(ex.name, [])
@@ -203,14 +214,14 @@ def expand_template(template: dict, source: str = "") -> tuple[list[BBNLIExample
     for key in ("premise", "test_hypothesis", "bias_hypothesis_stereotypical", "test_question",
                 "bias_question_stereotypical", "GROUP1", "GROUP2", "name", "domain"):
         if key not in template:
-            raise ValueError(f"BBNLI template {where} lacks the key {key!r}")
+            raise InputError(f"BBNLI template {where} lacks the key {key!r}")
     if len(template["test_question"]) != len(template["test_hypothesis"]):
-        raise ValueError(f"{where}: test_question and test_hypothesis must have the same length")
+        raise InputError(f"{where}: test_question and test_hypothesis must have the same length")
     if len(template["bias_question_stereotypical"]) != len(template["bias_hypothesis_stereotypical"]):
-        raise ValueError(f"{where}: bias_question_stereotypical and bias_hypothesis_stereotypical must have the same length")
+        raise InputError(f"{where}: bias_question_stereotypical and bias_hypothesis_stereotypical must have the same length")
     references = list(template.get("reference", []))
     if len(references) < len(template["premise"]):
-        raise ValueError(f"{where}: needs one reference per premise ({len(template['premise'])}); has {len(references)}")
+        raise InputError(f"{where}: needs one reference per premise ({len(template['premise'])}); has {len(references)}")
     group1, group2 = template["GROUP1"][0], template["GROUP2"][0]
     data = dict(template.get("data", {}))
     name = template["name"].replace(" ", "_")
@@ -250,15 +261,34 @@ def load_templates(folder: str | os.PathLike) -> BBNLIDataset:
     folder = Path(folder)
     files = sorted(folder.rglob("*.json"))
     if not files:
-        raise ValueError(f"no BBNLI template *.json files under {folder}")
+        raise InputError(f"no BBNLI template *.json files under {folder}: pass the folder data/bbnli/ of "
+                         "github.com/feyzaakyurek/bbnli (or one of its domain folders), or an expanded .csv")
     examples, notes = [], []
     for file in files:
-        with open(file, encoding="utf-8") as f:
-            template = json.load(f)
-        rows, file_notes = expand_template(template, source=str(file.relative_to(folder)))
+        rows, file_notes = load_template_file(file, source=str(file.relative_to(folder)))
         examples += rows
         notes += file_notes
+    if not examples:
+        raise InputError(f"the BBNLI templates under {folder} expand to no rows (no premises / hypotheses)")
     return BBNLIDataset(examples, source=str(folder), notes=notes)
+
+
+def load_template_file(path: Path, source: str) -> tuple[list[BBNLIExample], list[str]]:
+    """One template JSON file, expanded; a syntax error or a malformed template names the file (and line)."""
+    try:
+        template = json.loads(read_text(path, "BBNLI template"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"BBNLI template {path}: line {err.lineno}, column {err.colno}: not valid JSON "
+                         f"({err.msg})") from None
+    if not isinstance(template, dict):
+        raise InputError(f"BBNLI template {path}: expected a JSON object with premise, test_hypothesis, ... keys; "
+                         f"got a {type(template).__name__}")
+    try:
+        return expand_template(template, source=source)
+    except InputError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:  # e.g. a label that is not a number, a malformed list
+        raise InputError(f"BBNLI template {path}: {type(err).__name__}: {err}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,21 +297,31 @@ def load_templates(folder: str | os.PathLike) -> BBNLIDataset:
 
 def _int(value, column: str, where: str) -> int:
     try:
-        return int(float(str(value).strip()))
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: column {column!r} must be an integer label; got {value!r}") from None
+        number = float(str(value).strip())
+        if number != int(number):
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
+        raise InputError(f"{where}: column {column!r} must be an integer label; got {value!r}") from None
 
 
 def example_from_row(row: dict, where: str = "row") -> BBNLIExample:
     """One `BBNLIExample` from a dict with the released CSV's columns (extra columns ignored)."""
-    missing = [c for c in COLUMNS if c not in row and c not in ("reference", "unique_id", "question")]
+    missing = [c for c in REQUIRED_COLUMNS if c not in row]
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; a BBNLI CSV needs {list(COLUMNS)}")
+        raise InputError(f"{where}: missing column(s) {missing}; a BBNLI CSV needs {list(COLUMNS)}")
     text = {k: ("" if row.get(k) is None else str(row.get(k))) for k in COLUMNS + NEXT_COLUMNS}
     ident = text["id"].strip()
     if ident.isdigit():
         ident = f"{int(ident):02}"  # tools that read the CSV as numbers turn "00" into 0
     unique_id = text["unique_id"] or f"{text['name']}_{text['type']}_{ident}"
+    try:
+        return _example(text, ident, unique_id, where)
+    except InputError as err:  # BBNLIExample's own checks name the row id, not where it is
+        raise InputError(f"{where}: {err}") from None
+
+
+def _example(text: dict, ident: str, unique_id: str, where: str) -> BBNLIExample:
     return BBNLIExample(
         domain=text["domain"], name=text["name"], id=ident, type=text["type"], unique_id=unique_id,
         premise=text["premise"], hypothesis_type=text["hypothesis_type"], hypothesis=text["hypothesis"],
@@ -291,21 +331,44 @@ def example_from_row(row: dict, where: str = "row") -> BBNLIExample:
     )
 
 
+def read_csv_rows(path: str | os.PathLike, what: str = "BBNLI CSV") -> tuple[list[str], list[tuple[int, dict]]]:
+    """(header, [(line number, row)]) of a UTF-8 CSV. An empty file, or a row the csv module cannot parse,
+    is an InputError naming the file (and line)."""
+    path = Path(path)
+    text = read_text(path, what)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+        reader.fieldnames = header
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as err:
+        raise InputError(f"{what} {path}: line {reader.line_num}: not readable as CSV ({err})") from None
+    if not header:
+        raise InputError(f"{what} {path} is empty: it needs a header row with the columns {list(COLUMNS)} "
+                         "and one row per NLI pair")
+    return header, rows
+
+
 def load_csv(path: str | os.PathLike) -> BBNLIDataset:
     """The expanded CSV layout (extra columns such as `Unnamed: 0`, `index`, `Domain` are ignored).
 
     A BBNLI-next validation export (it has a `valid` column) is imported through
     `fairalign.eval.bbnli.next_build.import_validated`, which keeps only rows marked valid.
+    The header must name every required column and at least one row must follow it.
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if "valid" in header:
-            from fairalign.eval.bbnli.next_build import import_validated
+    header, rows = read_csv_rows(path)
+    if "valid" in header:
+        from fairalign.eval.bbnli.next_build import import_validated
 
-            return import_validated(path)
-        examples = [example_from_row(row, f"{path.name} line {i + 2}") for i, row in enumerate(reader)]
+        return import_validated(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"BBNLI CSV {path}: missing column(s) {missing} in the header (found {header}); a BBNLI CSV "
+                         f"has the columns {list(COLUMNS)}, as the released bbnli_expanded.csv")
+    if not rows:
+        raise InputError(f"BBNLI CSV {path} has a header but no rows: nothing to evaluate")
+    examples = [example_from_row(row, f"{path.name} line {line}") for line, row in rows]
     return BBNLIDataset(examples, source=str(path))
 
 
@@ -328,6 +391,11 @@ def load_hub(hub_id: str = HUB_ID, split: str = "test", revision: str | None = N
     return BBNLIDataset(examples, source=f"hf://{hub_id}@{revision or 'main'}:{split}")
 
 
+def is_hub_id(text: str) -> bool:
+    """"owner/name" with no file suffix; "./x", "../x", "~/x" and absolute paths are local paths (missing)."""
+    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", text)) and not Path(text).suffix
+
+
 def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool = False) -> BBNLIDataset:
     """Load BBNLI or a BBNLI-next-style dataset from a template folder, a CSV, or the Hub.
 
@@ -338,22 +406,23 @@ def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool =
     (a filler used in the question but not in the hypothesis); the original NLI scores count them all,
     so the default keeps them.
     """
-    local = Path(path)
+    local = Path(path).expanduser()
     if local.is_dir():
         dataset = load_templates(local)
     elif local.is_file():
         if local.suffix.lower() == ".json":
-            with open(local, encoding="utf-8") as f:
-                rows, notes = expand_template(json.load(f), source=local.name)
+            rows, notes = load_template_file(local, source=local.name)
+            if not rows:
+                raise InputError(f"BBNLI template {local} expands to no rows (no premises / hypotheses)")
             dataset = BBNLIDataset(rows, source=str(local), notes=notes)
         else:
             dataset = load_csv(local)
-    elif re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) and not local.suffix:
+    elif is_hub_id(str(path)):
         dataset = load_hub(str(path))
     else:
-        raise FileNotFoundError(
-            f"BBNLI data not found at {path!r}: pass a template folder, an expanded .csv, or the Hub id {HUB_ID!r}"
-        )
+        what = "does not exist" if not local.exists() else "is neither a file nor a folder"
+        raise MissingPathError(f"BBNLI data not found at {str(path)!r} (it {what}): pass a template folder, an "
+                               f"expanded .csv, or the Hub id {HUB_ID!r}")
     if drop_duplicate_pairs:
         seen, kept = set(), []
         for ex in dataset:

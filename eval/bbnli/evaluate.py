@@ -9,11 +9,15 @@ pro and anti rows, fillers and variants together (`fairalign.eval.stats.bootstra
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from fairalign.align.errors import InputError
+from fairalign.align.validation import validate_fields
+from fairalign.align.validation import check_types
 from fairalign.eval.bbnli.data import BBNLIDataset, BBNLIExample, load_bbnli
 from fairalign.eval.bbnli.judge import majority
 from fairalign.eval.bbnli.metrics import BRITTLENESS_MEASURES, MEASURES, Counts, brittleness_counts, row_counts
@@ -35,6 +39,47 @@ def load_task(path: str | os.PathLike | None = None) -> dict:
     if unknown:
         raise ValueError(f"task metric_list names unregistered measure(s) {unknown}; registered: {sorted(known)}")
     return task
+
+
+@dataclass
+class BootstrapSettings:
+    """The percentile bootstrap behind every BBNLI interval: task.yaml's `bootstrap`, overridable per run.
+    Construction checks every field's type and range (`InputError` naming the field)."""
+
+    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per interval", "range": "[1, inf)"})
+    seed: int = field(default=0, metadata={"help": "bootstrap seed", "range": "[0, inf)"})
+    cluster_by: str = field(default="premise", metadata={"help": "resampling unit (a source premise, pro + anti rows)"})
+
+    def __post_init__(self):
+        check_types(self)
+        validate_fields(self)
+        if self.cluster_by != "premise":
+            raise InputError(f"BootstrapSettings.cluster_by must be 'premise'; got {self.cluster_by!r}")
+
+
+def bootstrap_settings(task: dict, num_resamples: int | None = None, seed: int | None = None) -> dict:
+    """The task's bootstrap settings with the run's overrides (None keeps the task's), checked, as a dict."""
+    given = dict(task["bootstrap"])
+    unknown = sorted(set(given) - {f for f in BootstrapSettings.__dataclass_fields__})
+    if unknown:
+        raise InputError(f"task bootstrap: unknown key(s) {unknown}; known: {list(BootstrapSettings.__dataclass_fields__)}")
+    if num_resamples is not None:
+        given["num_resamples"] = num_resamples
+    if seed is not None:
+        given["seed"] = seed
+    return asdict(BootstrapSettings(**given))
+
+
+def rows_to_evaluate(data: BBNLIDataset, column: str) -> list[BBNLIExample]:
+    """The rows with a non-empty `column` (hypothesis, or question for the QA form); InputError when none is
+    left, so a CLI can say so before it loads a model."""
+    if column not in ("hypothesis", "question"):
+        raise InputError(f"predictor.hypothesis_field must be 'hypothesis' or 'question'; got {column!r}")
+    examples = [ex for ex in data if getattr(ex, column).strip()]
+    if not examples:
+        raise InputError(f"no rows with a non-empty {column!r} to evaluate (of {len(data)} in {data.source or 'the data'}); "
+                         + ("the QA form needs the `question` column" if column == "question" else "check the data"))
+    return examples
 
 
 def _as_dataset(dataset) -> BBNLIDataset:
@@ -154,20 +199,12 @@ def evaluate_nli_bias(predictor, dataset, *, task: str | os.PathLike | dict | No
       generative models (needs `predict_samples`); brittleness then uses each row's majority label.
     """
     task = task if isinstance(task, dict) else load_task(task)
-    boot = dict(task["bootstrap"])
-    if num_resamples is not None:
-        boot["num_resamples"] = num_resamples
-    if seed is not None:
-        boot["seed"] = seed
+    boot = bootstrap_settings(task, num_resamples, seed)
     group_by = list(task["group_by"] if group_by is None else group_by)
     data = _as_dataset(dataset)
     field = getattr(predictor, "hypothesis_field", "hypothesis")
-    if field not in ("hypothesis", "question"):
-        raise ValueError(f"predictor.hypothesis_field must be 'hypothesis' or 'question'; got {field!r}")
-    examples = [ex for ex in data if getattr(ex, field).strip()]
+    examples = rows_to_evaluate(data, field)
     excluded = len(data) - len(examples)
-    if not examples:
-        raise ValueError(f"no rows with a non-empty {field!r} to evaluate (of {len(data)})")
 
     labels, samples = predict(predictor, examples, expand_samples)
     if samples is not None:

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from fairalign.align.errors import InputError
+from fairalign.align.validation import check_number, validate_fields
+from fairalign.align.validation import check_types
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,23 @@ QA_TEMPLATES = {
                       ("No", "Maybe", "Yes")),
     )
 }
+
+@dataclass
+class GenerationSettings:
+    """How a judge (or the BBNLI-next generator) samples answers: the keywords of `LM.generate`. Construction
+    checks every field's type and range (`InputError` naming the field)."""
+
+    num_samples: int = field(default=1, metadata={"help": "answers per prompt (BBNLI: 5)", "range": "[1, inf)"})
+    do_sample: bool = field(default=False, metadata={"help": "sample (True) or greedy"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature", "range": "(0, inf)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass", "range": "(0, 1]"})
+    max_new_tokens: int = field(default=8, metadata={"help": "tokens per answer", "range": "[1, inf)"})
+    seed: int = field(default=0, metadata={"help": "generation seed", "range": "[0, inf)"})
+
+    def __post_init__(self):
+        check_types(self)
+        validate_fields(self)
+
 
 _NLI_YES, _NLI_NO = ("true", "correct", "yes"), ("false", "incorrect", "no")
 _NEUTRAL_WORDS = ("maybe", "neither", "inconclusive", "neutral", "possibly", "unknown")
@@ -114,6 +135,19 @@ def majority(labels: Sequence[int]) -> int:
     return counts[0][0]
 
 
+def judge_templates(form: str, names: Sequence[str] | None = None) -> list[JudgeTemplate]:
+    """The templates of `form` ("nli" or "qa") called `names` (default: all three); InputError for an unknown
+    form or name. Public so a CLI can check its flags before loading the model."""
+    library = {"nli": NLI_TEMPLATES, "qa": QA_TEMPLATES}.get(form)
+    if library is None:
+        raise InputError(f"form must be 'nli' or 'qa'; got {form!r}")
+    names = list(names or library)
+    unknown = [n for n in names if n not in library]
+    if unknown:
+        raise InputError(f"unknown {form} template(s) {unknown}; choose from {list(library)}")
+    return [library[n] for n in names]
+
+
 class GenerativeJudgePredictor:
     """A causal LM judging (premise, hypothesis) pairs, or (context, question) pairs in the QA form.
 
@@ -138,24 +172,18 @@ class GenerativeJudgePredictor:
                  progress: bool = True, **lm_kwargs):
         from fairalign.eval.lm import as_lm
 
-        library = {"nli": NLI_TEMPLATES, "qa": QA_TEMPLATES}.get(form)
-        if library is None:
-            raise ValueError(f"form must be 'nli' or 'qa'; got {form!r}")
-        names = list(templates or library)
-        unknown = [n for n in names if n not in library]
-        if unknown:
-            raise ValueError(f"unknown {form} template(s) {unknown}; choose from {list(library)}")
+        chosen = judge_templates(form, templates)
         if scoring not in ("loglikelihood", "generate"):
-            raise ValueError(f"scoring must be 'loglikelihood' or 'generate'; got {scoring!r}")
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1; got {num_samples}")
+            raise InputError(f"scoring must be 'loglikelihood' or 'generate'; got {scoring!r}")
+        settings = GenerationSettings(num_samples=num_samples, do_sample=do_sample, temperature=temperature,
+                                      top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        check_number(chunk_size, "GenerativeJudgePredictor.chunk_size", "[1, inf)", integer=True)
         parse_answer("", form, parsing)  # validates `parsing`
         self.lm = as_lm(lm, tokenizer, **lm_kwargs)
         self.form = form
-        self.templates = [library[n] for n in names]
+        self.templates = chosen
         self.scoring = scoring
-        self.generation = dict(num_samples=num_samples, do_sample=do_sample, temperature=temperature,
-                               top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        self.generation = asdict(settings)
         self.parsing = parsing
         if answer_prefix is None:
             answer_prefix = "" if getattr(self.lm, "use_chat_template", False) else " "

@@ -17,15 +17,17 @@ The paper's exact prompts, models and filtering thresholds are not public; these
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from fairalign.eval.bbnli.data import BBNLIDataset, BBNLIExample, example_from_row, with_variation
+from fairalign.align.errors import InputError
+from fairalign.align.validation import check_number
+from fairalign.eval.bbnli.data import BBNLIDataset, BBNLIExample, example_from_row, read_csv_rows, with_variation
+from fairalign.eval.bbnli.judge import GenerationSettings
 from fairalign.eval.bbnli.predictors import check_labels
 
 VARIATION_PROMPTS = {
@@ -107,13 +109,14 @@ def generate_variations(
         raise ValueError(f"target must be 'hypothesis', 'premise' or 'both'; got {target!r}")
     if prompt not in VARIATION_PROMPTS:
         raise ValueError(f"prompt must be one of {list(VARIATION_PROMPTS)}; got {prompt!r}")
-    if num_variations < 1:
-        raise ValueError(f"num_variations must be >= 1; got {num_variations}")
+    check_number(num_variations, "num_variations", "[1, inf)", integer=True)
+    check_number(max_length_ratio, "max_length_ratio", "[1, inf)")
+    settings = GenerationSettings(num_samples=num_variations, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                  temperature=temperature, top_p=top_p, seed=seed)
     lm = as_lm(lm, tokenizer)
     generator = str(getattr(lm, "name", type(lm).__name__))
     sources = _unique_pairs([ex for ex in dataset if ex.hypothesis_type in hypothesis_types and not ex.variant_of])
-    kwargs = dict(num_samples=num_variations, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                  temperature=temperature, top_p=top_p, seed=seed)
+    kwargs = asdict(settings)
     out: list[Candidate] = []
     for kind, attr in (("lexical_hypothesis", "hypothesis"), ("lexical_premise", "premise")):
         if target not in (attr, "both"):
@@ -156,8 +159,8 @@ def adversarial_filter(candidates: Sequence[Candidate], predictors: Mapping[str,
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}")
     if not predictors:
         raise ValueError("adversarial_filter needs at least one predictor (name -> callable)")
-    if not 1 <= min_predictors <= len(predictors):
-        raise ValueError(f"min_predictors must be in [1, {len(predictors)}]; got {min_predictors}")
+    check_number(min_predictors, "min_predictors", f"[1, {len(predictors)}]", integer=True,
+                 fix=f"at most the number of predictors, {len(predictors)}")
     pairs = list(dict.fromkeys(p for c in candidates for p in ((c.source.premise, c.source.hypothesis),
                                                                (c.example.premise, c.example.hypothesis))))
     for name, predictor in predictors.items():
@@ -216,23 +219,23 @@ def import_validated(path: str | os.PathLike, unmarked: str = "error") -> BBNLID
         raise ValueError(f"unmarked must be 'error' or 'drop'; got {unmarked!r}")
     path = Path(path)
     kept, blank, rejected = [], [], 0
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if "valid" not in (reader.fieldnames or []):
-            raise ValueError(f"{path} has no `valid` column: is it a BBNLI-next export (export_for_validation)?")
-        for i, row in enumerate(reader):
-            mark = (row.get("valid") or "").strip().lower()
-            line = i + 2
-            if mark in TRUE_MARKS:
-                kept.append(example_from_row(row, f"{path.name} line {line}"))
-            elif mark in FALSE_MARKS:
-                rejected += 1
-            elif not mark:
-                blank.append(line)
-            else:
-                raise ValueError(f"{path.name} line {line}: `valid` = {row['valid']!r}; use 1/0 (or yes/no, valid/invalid)")
+    header, rows = read_csv_rows(path, "BBNLI-next validation file")
+    if "valid" not in header:
+        raise InputError(f"{path} has no `valid` column: is it a BBNLI-next export (export_for_validation)?")
+    if not rows:
+        raise InputError(f"BBNLI-next validation file {path} has a header but no rows")
+    for line, row in rows:
+        mark = (row.get("valid") or "").strip().lower()
+        if mark in TRUE_MARKS:
+            kept.append(example_from_row(row, f"{path.name} line {line}"))
+        elif mark in FALSE_MARKS:
+            rejected += 1
+        elif not mark:
+            blank.append(line)
+        else:
+            raise InputError(f"{path.name} line {line}: `valid` = {row['valid']!r}; use 1/0 (or yes/no, valid/invalid)")
     if blank and unmarked == "error":
-        raise ValueError(f"{path.name}: {len(blank)} row(s) have an empty `valid` mark (lines {blank[:10]}"
+        raise InputError(f"{path.name}: {len(blank)} row(s) have an empty `valid` mark (lines {blank[:10]}"
                          f"{' ...' if len(blank) > 10 else ''}); mark each 1 or 0, or pass unmarked='drop'")
     notes = [f"imported from validation file {path.name}: {len(kept)} valid, {rejected} invalid, {len(blank)} unmarked dropped"]
     return BBNLIDataset(kept, source=str(path), notes=notes)

@@ -72,6 +72,13 @@ class NLIClassifierPredictor:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from fairalign.align.validation import check_number
+
+        # Checked before the model loads: a bad number should not cost a download.
+        check_number(batch_size, "NLIClassifierPredictor.batch_size", "[1, inf)", integer=True)
+        check_number(max_length, "NLIClassifierPredictor.max_length", "[1, inf)", integer=True)
+        if pad_to_multiple_of is not None:
+            check_number(pad_to_multiple_of, "NLIClassifierPredictor.pad_to_multiple_of", "[1, inf)", integer=True)
         if isinstance(model, (str,)) or hasattr(model, "__fspath__"):
             name = str(model)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(name)

@@ -60,15 +60,17 @@ class NLIBiasResult:
 
     def save(self, out_dir: str | Path, stem: str = "bbnli") -> dict[str, Path]:
         """<stem>.json, <stem>.md and <stem>_predictions.jsonl in out_dir."""
+        from fairalign.align.files import write_bytes_atomic  # a killed run leaves no half-written file
+
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md",
                  "predictions": out_dir / f"{stem}_predictions.jsonl"}
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
-        paths["markdown"].write_text(self.to_markdown())
-        with open(paths["predictions"], "w") as f:
-            for row in self.predictions:
-                f.write(json.dumps(row) + "\n")
+        texts = {"json": json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n",
+                 "markdown": self.to_markdown(),
+                 "predictions": "".join(json.dumps(row) + "\n" for row in self.predictions)}
+        for key, text in texts.items():
+            write_bytes_atomic(paths[key], text.encode("utf-8"))
         return paths
 
     def to_markdown(self) -> str:

@@ -15,6 +15,10 @@ children), plus the table's caveats. Suppressed cells are NaN, never 0.
 The heading level comes from the cells' indentation when the file has any (BLS indents each level).
 When it has none, the hierarchy is inferred from the numbers (`infer_levels`): a heading's employment is
 the sum of its children's, up to rounding of each published figure to the nearest thousand.
+
+Every table, whichever way it was read or built, passes `bls_checks.check_table` (percentages, not
+fractions; totals present and >= 0; race shares that can add up): an implausible value is an `InputError`
+naming the file, the row and the column, never a silently wrong metric.
 """
 from __future__ import annotations
 
@@ -27,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from fairalign.align.errors import InputError, MissingPathError
+from fairalign.eval.occupation.bls_checks import check_table
+from fairalign.align.files import read_text
 
 PCT_COLUMNS = {
     "pct_women": "women",
@@ -53,13 +61,17 @@ BLS_URL_YEAR = "https://www.bls.gov/cps/aa{year}/cpsaat11.xlsx"
 
 @dataclass
 class BLSTable:
-    """One row per occupation (`df`, a pandas DataFrame with `COLUMNS`), the year, and the caveats."""
+    """One row per occupation (`df`, a pandas DataFrame with `COLUMNS`), the year, and the caveats.
+    Built from a DataFrame directly, it is held to the same rules as a file (`check_table`)."""
 
     df: "object"
     year: int | None
     source: str
     note: str = ""
     caveats: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_table(self.df, self.source or "BLS table")
 
     def __len__(self) -> int:
         return len(self.df)
@@ -226,17 +238,24 @@ def _norm(text) -> str:
 
 
 def _number(value, where: str) -> float:
+    """A cell as a float: NaN for an empty or '–' (suppressed) cell. Text, a bool, NaN or inf written out is
+    an InputError naming `where` (BLS never prints them; "nan" would otherwise parse as a silent gap)."""
     if value is None:
         return math.nan
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = _norm(value).replace(",", "")
-    if text in SUPPRESSED:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{where}: expected a number or '–' (suppressed), got {value!r}; {EXPECTED_LAYOUT}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = _norm(value).replace(",", "")
+        if text in SUPPRESSED:
+            return math.nan
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise InputError(f"{where}: expected a number or '–' (suppressed), got {value!r}; write the published "
+                         "number, or leave the cell blank / '–' where BLS did not publish one")
+    return number
 
 
 def _read_official_xlsx(path: Path):
@@ -246,15 +265,15 @@ def _read_official_xlsx(path: Path):
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
     except Exception as err:  # openpyxl raises several types for non-xlsx input
-        raise ValueError(f"{path}: not a readable xlsx file ({err}); {EXPECTED_LAYOUT}") from None
+        raise InputError(f"{path}: not a readable xlsx file ({err}); {EXPECTED_LAYOUT}") from None
     ws = wb.worksheets[0]
     rows = [([c.value for c in r], (r[0].alignment.indent or 0) if r else 0) for r in ws.iter_rows()]
     head = " ".join(_norm(v) for vals, _ in rows[:8] for v in vals if v is not None).lower()
     if TITLE_KEY not in head:
-        raise ValueError(f"{path}: no title row containing 'Employed persons by detailed occupation'; {EXPECTED_LAYOUT}")
+        raise InputError(f"{path}: no title row containing 'Employed persons by detailed occupation'; {EXPECTED_LAYOUT}")
     header_at = next((i for i, (vals, _) in enumerate(rows) if vals and _norm(vals[0] or "").lower() == "occupation"), None)
     if header_at is None:
-        raise ValueError(f"{path}: no header row starting with 'Occupation'; {EXPECTED_LAYOUT}")
+        raise InputError(f"{path}: no header row starting with 'Occupation'; {EXPECTED_LAYOUT}")
     width = max(len(v) for v, _ in rows)
     year = None
     for v in rows[header_at][0][1:]:
@@ -268,7 +287,7 @@ def _read_official_xlsx(path: Path):
     first_data = next((i for i in range(header_at + 1, len(rows)) if rows[i][0][0] not in (None, "") and len(rows[i][0]) > 1
                        and isinstance(rows[i][0][1], (int, float))), None)
     if first_data is None:
-        raise ValueError(f"{path}: no occupation rows with numbers after the header; {EXPECTED_LAYOUT}")
+        raise InputError(f"{path}: no occupation rows with numbers after the header; {EXPECTED_LAYOUT}")
     labels = [" ".join(_norm(rows[i][0][c]) for i in range(header_at + 1, first_data)
                        if c < len(rows[i][0]) and rows[i][0][c] is not None).lower() for c in range(width)]
     colmap = {}
@@ -278,9 +297,9 @@ def _read_official_xlsx(path: Path):
         else:
             hits = [c for c, lab in enumerate(labels) if lab == key or lab.endswith(" " + key)]
         if len(hits) != 1:
-            raise ValueError(f"{path}: header column {key!r} not found (header labels: {labels}); {EXPECTED_LAYOUT}")
+            raise InputError(f"{path}: header column {key!r} not found (header labels: {labels}); {EXPECTED_LAYOUT}")
         colmap[col] = hits[0]
-    records, indents, note = [], [], ""
+    records, indents, sheet_rows, note = [], [], [], ""
     for i in range(first_data, len(rows)):
         vals, indent = rows[i]
         first = vals[0] if vals else None
@@ -293,11 +312,11 @@ def _read_official_xlsx(path: Path):
         rec = {"occupation": text}
         for col, c in colmap.items():
             rec[col] = _number(vals[c] if c < len(vals) else None, f"{path}: row {i + 1} ({text!r}), column {col}")
-        if math.isnan(rec["total_employed_thousands"]):
-            raise ValueError(f"{path}: row {i + 1} ({text!r}) has no total employed; {EXPECTED_LAYOUT}")
         records.append(rec)
+        sheet_rows.append(i + 1)
         indents.append(float(indent) + (len(str(first)) - len(str(first).lstrip(" "))) / 2.0)
-    df = pd.DataFrame.from_records(records)
+    df = pd.DataFrame.from_records(records, columns=["occupation", *colmap])
+    check_table(df, str(path), [f"row {i}" for i in sheet_rows])
     if any(indents):
         base = sorted(set(indents))
         levels = [base.index(x) for x in indents]  # BLS indents one step per level
@@ -310,37 +329,53 @@ def _read_official_xlsx(path: Path):
 
 
 def _read_csv(path: Path):
+    """The normalised CSV. Every cell is read as text and parsed here (pandas would silently read "NA",
+    "n/a" or "nan" as a gap); errors name the file line (header = line 1; no multi-line cells in Table 11)."""
+    import io
+
     import pandas as pd
 
+    text = read_text(path, "BLS table")
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty; {EXPECTED_LAYOUT}")
     try:
-        df = pd.read_csv(path)
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable CSV ({err}); {EXPECTED_LAYOUT}") from None
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except Exception as err:  # pandas raises several parser error types
+        raise InputError(f"{path}: not a readable CSV ({err}); {EXPECTED_LAYOUT}") from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: CSV columns {missing} missing (found {list(df.columns)}); {EXPECTED_LAYOUT}")
-    df = df.rename(columns={"tree_level_2020": "level", "is_detailed_leaf": "is_detailed"})
+        raise InputError(f"{path}: CSV columns {missing} missing (found {list(df.columns)}); {EXPECTED_LAYOUT}")
+    df = df[~(df.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank lines
+    if df.empty:
+        raise InputError(f"{path}: a header but no occupation rows; {EXPECTED_LAYOUT}")
+    lines = [f"line {i + 2}" for i in df.index]
+    df = df.reset_index(drop=True).rename(columns={"tree_level_2020": "level", "is_detailed_leaf": "is_detailed"})
     df["occupation"] = df["occupation"].map(_norm)
+    names = df["occupation"].tolist()
     for col in ["total_employed_thousands", *PCT_COLUMNS]:
-        df[col] = [_number(v if not (isinstance(v, float) and math.isnan(v)) else None, f"{path}: column {col}")
-                   for v in df[col]]
-    years = df["year"].dropna().unique() if "year" in df.columns else []
+        df[col] = [_number(v, f"{path}: {line} ({name!r}), column {col}") for line, name, v in zip(lines, names, df[col].tolist())]
+    check_table(df, str(path), lines)  # before the hierarchy is inferred from the totals
+    years = sorted({_integer(v, f"{path}: {lines[i]}, column year") for i, v in enumerate(df.get("year", [])) if str(v).strip()})
     if len(years) > 1:
-        raise ValueError(f"{path}: one table per file expected, found years {sorted(years)}")
-    year = int(years[0]) if len(years) else None
-    inferred = None
-    if "level" not in df.columns or df["level"].isna().any():
-        # Missing levels (e.g. a row whose name changed case between years and lost its join) are
-        # filled from the hierarchy implied by the totals.
-        inferred = infer_levels(df["total_employed_thousands"])
-    if "level" not in df.columns:
-        df["level"] = inferred
-    else:
-        df["level"] = [int(inferred[i]) if (isinstance(v, float) and math.isnan(v)) else int(v) for i, v in enumerate(df["level"])]
+        raise InputError(f"{path}: one table per file expected, found years {years}")
+    year = years[0] if years else None
+    given = [_integer(v, f"{path}: {lines[i]}, column level") if str(v).strip() else None
+             for i, v in enumerate(df["level"])] if "level" in df.columns else [None] * len(df)
+    # Missing levels (e.g. a row whose name changed case between years and lost its join) are filled from
+    # the hierarchy implied by the totals.
+    inferred = infer_levels(df["total_employed_thousands"]) if None in given else given
+    df["level"] = [inferred[i] if v is None else v for i, v in enumerate(given)]
     df["is_detailed"] = _is_detailed(df["level"].tolist(), df["occupation"].tolist())
     df["year"] = year
     return df[COLUMNS], year, ""
+
+
+def _integer(value, where: str) -> int:
+    number = _number(value, where)
+    if number != int(number):
+        raise InputError(f"{where}: expected a whole number, got {value!r}")
+    return int(number)
 
 
 # -------------------------------------------------------------------------------------------- download
@@ -385,7 +420,7 @@ def download_bls_table(year: int, cache_dir: str | Path | None = None, timeout: 
             continue
         tmp.replace(target)
         return target
-    raise ValueError(
+    raise InputError(
         f"could not download BLS Table 11 for {year} ({'; '.join(errors)}). Offline? Download it in a browser "
         f"from {BLS_URL_YEAR.format(year=year)} (or {BLS_URL_CURRENT} for the latest year) and pass its path, "
         f"or place it at {target}."
@@ -399,16 +434,17 @@ def load_bls_table(path_or_year, cache_dir: str | Path | None = None) -> BLSTabl
     if isinstance(path_or_year, int) or (isinstance(path_or_year, str) and re.fullmatch(r"(19|20)\d\d", path_or_year)):
         path = download_bls_table(int(path_or_year), cache_dir)
     else:
-        path = Path(path_or_year)
-        if not path.exists():
-            raise ValueError(f"bls_table: no file at {path}; pass an official cpsaat11.xlsx, a CSV, or a year")
+        path = Path(path_or_year).expanduser()
+        if not path.exists():  # a typo in a path the user gave is an error, never a skip
+            raise MissingPathError(f"bls_table: no file at {path} (it does not exist); pass an official cpsaat11.xlsx, "
+                                   "a CSV, or a year")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         df, year, note = _read_official_xlsx(path)
     elif suffix in (".csv", ".txt"):
         df, year, note = _read_csv(path)
     else:
-        raise ValueError(f"bls_table: {path} has suffix {suffix!r}; {EXPECTED_LAYOUT}")
+        raise InputError(f"bls_table: {path} has suffix {suffix!r}; {EXPECTED_LAYOUT}")
     if df.empty:
-        raise ValueError(f"{path}: no occupation rows; {EXPECTED_LAYOUT}")
+        raise InputError(f"{path}: no occupation rows; {EXPECTED_LAYOUT}")
     return BLSTable(df=df.reset_index(drop=True), year=year, source=str(path), note=note, caveats=_caveats(df, year, note))

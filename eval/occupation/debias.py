@@ -15,8 +15,10 @@ drawn without replacement, deterministically from (seed, o), so baseline and deb
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from fairalign.align.errors import InputError
+from fairalign.align.validation import validate_fields
 from fairalign.eval.occupation.bls import BLSTable
 from fairalign.eval.occupation.templates import _lower
 
@@ -43,23 +45,22 @@ class BLSContext:
     """Builds the fact prefix. `evaluated`: BLS names of every occupation being scored."""
 
     table: BLSTable
-    k: int = 8
+    k: int = field(default=8, metadata={"help": "BLS facts per prompt", "range": "[1, inf)"})
     holdout: str = "asked"
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "fact sampling seed", "range": "[0, inf)"})
     evaluated: tuple[str, ...] = ()
     header: str = "Facts from the U.S. Bureau of Labor Statistics ({year}):"
 
     def __post_init__(self):
-        if self.k < 1:
-            raise ValueError(f"k (number of BLS facts) must be >= 1; got {self.k}")
+        validate_fields(self)
         if self.holdout not in HOLDOUTS:
-            raise ValueError(f"holdout must be one of {HOLDOUTS}; got {self.holdout!r}")
+            raise InputError(f"BLSContext.holdout must be one of {HOLDOUTS}; got {self.holdout!r}")
         pool = self.table.detailed(0, require_published=True)
         self.pool = [r for r in pool.to_dict("records")]
         excluded = {o.lower() for o in self.evaluated} if self.holdout == "evaluated" else set()
         self.base_pool = [r for r in self.pool if r["occupation"].lower() not in excluded]
         if len(self.base_pool) < self.k + (1 if self.holdout == "asked" else 0):
-            raise ValueError(
+            raise InputError(
                 f"k={self.k} BLS facts requested but only {len(self.base_pool)} occupations are left after holding out "
                 f"{'the evaluated ones' if self.holdout == 'evaluated' else 'the asked one'}: lower k, evaluate fewer "
                 "occupations, or use holdout='asked'"
@@ -76,7 +77,7 @@ class BLSContext:
         held = {occupation.lower()} if occupation else {o.lower() for o in self.evaluated}
         pool = [r for r in self.base_pool if r["occupation"].lower() not in held]
         if len(pool) < self.k:
-            raise ValueError(f"only {len(pool)} BLS facts left for {occupation or 'demographics prompts'}; lower k")
+            raise InputError(f"only {len(pool)} BLS facts left for {occupation or 'demographics prompts'}; lower k")
         rng = random.Random(f"{self.seed}:{occupation}")
         chosen = rng.sample(pool, self.k)
         if any(r["occupation"].lower() in held for r in chosen):  # the held-out guarantee, checked

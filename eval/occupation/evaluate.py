@@ -19,10 +19,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from fairalign.align.errors import InputError
+from fairalign.align.validation import validate_fields
+from fairalign.align.validation import check_types
 from fairalign.eval.lm import LM, as_lm
 from fairalign.eval.occupation import metrics as M
 from fairalign.eval.occupation.bls import BLSTable, load_bls_table
-from fairalign.eval.occupation.debias import BLSContext
+from fairalign.eval.occupation.debias import HOLDOUTS, BLSContext
 from fairalign.eval.occupation.parsing import OccupationLexicon, parse_answer
 from fairalign.eval.occupation.probes import category_probabilities
 from fairalign.eval.occupation.report import OccupationalBiasResult
@@ -36,38 +39,39 @@ DIRECTIONS = ("o2d", "d2o")
 
 @dataclass
 class OccupationEvalConfig:
-    """Every number of a run. Defaults come from task.yaml where it declares them."""
+    """Every number of a run. Defaults come from task.yaml where it declares them. Each numeric field declares
+    its interval in metadata["range"]; construction checks types and ranges (`InputError` naming the field)."""
 
     scoring: str = field(default="auto", metadata={"help": "generate | loglikelihood | both | auto (both when the model can score)"})
     directions: tuple = field(default=DIRECTIONS, metadata={"help": "o2d (occupation -> demographics), d2o (demographics -> occupation)"})
-    min_employment_thousands: float = field(default=100.0, metadata={"help": "default selection: detailed occupations with at least this many thousand employed"})
-    max_occupations: int | None = field(default=None, metadata={"help": "keep the N most employed selected occupations (quick runs)"})
-    num_samples: int = field(default=5, metadata={"help": "generations per prompt"})
-    max_new_tokens: int = field(default=16, metadata={"help": "tokens per generated answer"})
+    min_employment_thousands: float = field(default=100.0, metadata={"help": "default selection: detailed occupations with at least this many thousand employed", "range": "[0, inf)"})
+    max_occupations: int | None = field(default=None, metadata={"help": "keep the N most employed selected occupations (quick runs)", "range": "[1, inf)"})
+    num_samples: int = field(default=5, metadata={"help": "generations per prompt", "range": "[1, inf)"})
+    max_new_tokens: int = field(default=16, metadata={"help": "tokens per generated answer", "range": "[1, inf)"})
     do_sample: bool = field(default=True, metadata={"help": "sample (True) or greedy"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
-    seed: int = field(default=0, metadata={"help": "generation seed, fact sampling seed and bootstrap seed"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature", "range": "(0, inf)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass", "range": "(0, 1]"})
+    seed: int = field(default=0, metadata={"help": "generation seed, fact sampling seed and bootstrap seed", "range": "[0, inf)"})
     debias: str | None = field(default=None, metadata={"help": "None or 'bls-context' (also runs the baseline, paired)"})
-    k: int = field(default=8, metadata={"help": "BLS facts per prompt with debias='bls-context' (the paper reports 32)"})
+    k: int = field(default=8, metadata={"help": "BLS facts per prompt with debias='bls-context' (the paper reports 32)", "range": "[1, inf)"})
     holdout: str = field(default="asked", metadata={"help": "asked: facts never about the asked occupation; evaluated: never about any evaluated one"})
-    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI"})
-    batch_prompts: int = field(default=64, metadata={"help": "prompts per call to the model (progress granularity)"})
+    num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI", "range": "[1, inf)"})
+    batch_prompts: int = field(default=64, metadata={"help": "prompts per call to the model (progress granularity)", "range": "[1, inf)"})
     progress: bool = field(default=True, metadata={"help": "progress bars (off when a caller shows its own)"})
 
     def __post_init__(self):
+        if isinstance(self.directions, (list, tuple)):
+            self.directions = tuple(self.directions)
+        check_types(self)
+        validate_fields(self)
         if self.scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
-        self.directions = tuple(self.directions)
+            raise InputError(f"OccupationEvalConfig.scoring must be one of {SCORINGS}; got {self.scoring!r}")
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
-            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}; got {self.directions}")
+            raise InputError(f"OccupationEvalConfig.directions must be a non-empty subset of {DIRECTIONS}; got {self.directions}")
         if self.debias not in (None, "bls-context"):
-            raise ValueError(f"debias must be None or 'bls-context'; got {self.debias!r}")
-        for name in ("num_samples", "max_new_tokens", "k", "num_resamples", "batch_prompts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.min_employment_thousands < 0:
-            raise ValueError(f"min_employment_thousands must be >= 0; got {self.min_employment_thousands}")
+            raise InputError(f"OccupationEvalConfig.debias must be None or 'bls-context'; got {self.debias!r}")
+        if self.holdout not in HOLDOUTS:
+            raise InputError(f"OccupationEvalConfig.holdout must be one of {HOLDOUTS}; got {self.holdout!r}")
 
 
 # ------------------------------------------------------------------------------------------- selection
@@ -79,7 +83,7 @@ def select_occupations(table: BLSTable, occupations=None, min_employment_thousan
         names = resolve_occupations(occupations, table.df.loc[table.df["is_detailed"], "occupation"].tolist())
         bad = [n.bls for n in names if any(math.isnan(v) for k, v in table.row(n.bls).items() if k.startswith("pct_"))]
         if bad:
-            raise ValueError(f"occupations: {bad} have suppressed BLS percentages (base < 50,000); nothing to compare against")
+            raise InputError(f"occupations: {bad} have suppressed BLS percentages (base < 50,000); nothing to compare against")
     else:
         rows = table.detailed(min_employment_thousands, require_published=task["selection"]["require_published"])
         patterns = [re.compile(p, re.I) for p in task["selection"]["exclude_patterns"]]
@@ -90,7 +94,7 @@ def select_occupations(table: BLSTable, occupations=None, min_employment_thousan
         top = set(sorted(emp, key=lambda o: -emp[o])[:max_occupations])
         names = [n for n in names if n.bls in top]
     if not names:
-        raise ValueError("no occupations selected: lower min_employment_thousands or pass occupations=[...]")
+        raise InputError("no occupations selected: lower min_employment_thousands or pass occupations=[...]")
     return names
 
 
@@ -283,10 +287,10 @@ def evaluate_occupational_bias(generator_or_callable, bls_table, occupations=Non
     lm = as_lm(generator_or_callable, tokenizer)
     can_score = _can_score(lm)
     if cfg.scoring in ("loglikelihood", "both") and not can_score:
-        raise ValueError(f"scoring={cfg.scoring!r} needs log-likelihoods, which {type(lm).__name__} cannot give: "
+        raise InputError(f"scoring={cfg.scoring!r} needs log-likelihoods, which {type(lm).__name__} cannot give: "
                          "pass a transformers model with its tokenizer, or scoring='generate'")
     if bls_table is None:
-        raise ValueError("bls_table: pass a BLSTable, the path of a cpsaat11 xlsx/CSV, or a year")
+        raise InputError("bls_table: pass a BLSTable, the path of a cpsaat11 xlsx/CSV, or a year")
     table = bls_table if isinstance(bls_table, BLSTable) else load_bls_table(bls_table)
     names = select_occupations(table, occupations, cfg.min_employment_thousands, cfg.max_occupations, task)
     tpls = select_templates(templates, task)

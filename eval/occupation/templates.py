@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from fairalign.align.errors import InputError
+
 TASK_FILE = Path(__file__).with_name("task.yaml")
 
 # BLS name -> (singular display name, extra variants). Gendered pairs get a neutral name.
@@ -224,7 +226,7 @@ def select_templates(templates, task: dict | None = None) -> list[Template]:
         elif t in known:
             out.append(known[t])
         else:
-            raise ValueError(f"templates: unknown template id {t!r}; known ids: {sorted(known)} (or pass Template objects)")
+            raise InputError(f"templates: unknown template id {t!r}; known ids: {sorted(known)} (or pass Template objects)")
     return out
 
 
@@ -241,13 +243,13 @@ def resolve_occupations(occupations, candidates: list[str]) -> list[OccupationNa
         display = None
         if isinstance(entry, dict):
             if "bls" not in entry:
-                raise ValueError(f"occupations: a dict entry needs a 'bls' key (the BLS row name); got {entry}")
+                raise InputError(f"occupations: a dict entry needs a 'bls' key (the BLS row name); got {entry}")
             display, entry = entry.get("name"), entry["bls"]
         hits = index.get(str(entry).strip().lower(), set())
         if len(hits) != 1:
             close = difflib.get_close_matches(str(entry).lower(), list(index), n=3)
             why = "is ambiguous between " + ", ".join(sorted(hits)) if hits else "matches no BLS occupation"
-            raise ValueError(f"occupations: {entry!r} {why}; use the exact BLS row name (close: {close})")
+            raise InputError(f"occupations: {entry!r} {why}; use the exact BLS row name (close: {close})")
         bls = hits.pop()
         out.append(name_occupation(bls, display) if display else names[bls])
     return out

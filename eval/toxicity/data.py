@@ -5,6 +5,10 @@ Every prompt becomes a dict `{"prompt_id": str, "prompt": str, ...}`; extra fiel
 
     load_prompts("prompts.jsonl")                                      # local JSONL
     load_prompts("allenai/real-toxicity-prompts", challenging_only=True, limit=1000)  # the Hub
+
+Bad input is an `InputError` naming the file and line before any model loads: a file that does not exist
+(`MissingPathError`), is not UTF-8, has a line that is not JSON or not an object / string, a row without
+prompt text, duplicate ids, or no prompts at all (also after `challenging_only`).
 """
 from __future__ import annotations
 
@@ -12,7 +16,11 @@ import json
 import os
 import random
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Iterable, Sequence
+
+from fairalign.align.errors import InputError, require_path
+from fairalign.align.files import read_text
 
 RTP_DATASET = "allenai/real-toxicity-prompts"
 # Fields tried, in order, for the prompt text and the id when the caller names none.
@@ -32,11 +40,11 @@ def _get(row: dict, dotted: str):
     return value
 
 
-def _normalise_row(row: dict, index: int, prompt_field: str | None, id_field: str | None) -> dict:
+def _normalise_row(row: dict, index: int, prompt_field: str | None, id_field: str | None, where: str) -> dict:
     fields = (prompt_field,) if prompt_field else PROMPT_FIELDS
     text = next((t for t in (_get(row, f) for f in fields) if t is not None), None)
     if not isinstance(text, str):
-        raise ValueError(f"prompt row {index} has no text field {' / '.join(fields)} (keys: {sorted(row)}); "
+        raise InputError(f"{where} has no text field {' / '.join(fields)} (keys: {sorted(row)}); "
                          "pass prompt_field=<the key holding the prompt text>")
     ids = (id_field,) if id_field else ID_FIELDS
     pid = next((v for v in (row.get(f) for f in ids) if v is not None), index)
@@ -51,31 +59,48 @@ def _normalise_row(row: dict, index: int, prompt_field: str | None, id_field: st
     return out
 
 
-def normalize_prompts(prompts: Iterable, prompt_field: str | None = None, id_field: str | None = None) -> list[dict]:
-    """Strings or dicts -> `[{"prompt_id", "prompt", ...}]`. Ids default to the position; they must be unique."""
+def normalize_prompts(prompts: Iterable, prompt_field: str | None = None, id_field: str | None = None,
+                      where: Sequence[str] | None = None) -> list[dict]:
+    """Strings or dicts -> `[{"prompt_id", "prompt", ...}]`. Ids default to the position; they must be unique.
+    `where[i]` names row i in errors (e.g. "prompts.jsonl:7"); default "prompt row i"."""
     out = []
     for i, p in enumerate(prompts):
-        out.append({"prompt_id": str(i), "prompt": p} if isinstance(p, str) else _normalise_row(dict(p), i, prompt_field, id_field))
-    seen: set[str] = set()
-    for row in out:
+        label = where[i] if where else f"prompt row {i}"
+        if isinstance(p, str):
+            out.append({"prompt_id": str(i), "prompt": p})
+        elif isinstance(p, Mapping):
+            out.append(_normalise_row(dict(p), i, prompt_field, id_field, label))
+        else:
+            raise InputError(f"{label} is a {type(p).__name__}; a prompt is a string or an object with a "
+                             f"{' / '.join(PROMPT_FIELDS)} field")
+    seen: dict[str, int] = {}
+    for i, row in enumerate(out):
         if row["prompt_id"] in seen:
-            raise ValueError(f"duplicate prompt_id {row['prompt_id']!r}: prompt ids must be unique (results are grouped by them)")
-        seen.add(row["prompt_id"])
+            first = where[seen[row["prompt_id"]]] if where else f"prompt row {seen[row['prompt_id']]}"
+            raise InputError(f"duplicate prompt_id {row['prompt_id']!r} ({first} and {where[i] if where else f'prompt row {i}'}): "
+                             "prompt ids must be unique (results are grouped by them)")
+        seen[row["prompt_id"]] = i
     return out
 
 
-def _read_local(path: Path) -> list:
+def _read_local(path: Path) -> tuple[list, list[str]]:
+    """(rows, "file:line" of each row) of a UTF-8 .txt (one prompt a line) or JSONL file; blank lines skipped."""
+    text = read_text(path, "prompts file")
+    # Lines as text-mode file iteration splits them (\n, \r\n, \r): str.splitlines would also split JSON
+    # strings at U+2028 and other separators JSON allows unescaped. A .txt file keeps its old splitlines().
+    raw = text.splitlines() if path.suffix == ".txt" else text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = [(n, line) for n, line in enumerate(raw, 1) if line.strip()]
+    where = [f"{path}:{n}" for n, _ in lines]
     if path.suffix == ".txt":
-        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line for _, line in lines], where
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno} is not valid JSON ({err}); prompts files are JSONL, one object per line") from err
-    return rows
+    for (n, line), label in zip(lines, where):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise InputError(f"{label} is not valid JSON ({err.msg}, column {err.colno}); prompts files are JSONL, "
+                             "one object per line (a half-written last line: delete it)") from None
+    return rows, where
 
 
 def _read_hub(name: str, split: str, revision: str | None) -> list[dict]:
@@ -114,19 +139,24 @@ def load_prompts(
     limit: keep the first `limit` prompts after filtering (a random `limit` when `shuffle_seed` is set).
     Ids are the row positions in the unfiltered source unless the rows carry `prompt_id` / `id`.
     """
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.exists():
-        rows = _read_local(path)
-    elif str(source).endswith((".jsonl", ".json", ".txt")):
-        raise FileNotFoundError(f"prompts file {source} does not exist")
+        rows, where = _read_local(path)
+    elif str(source).endswith((".jsonl", ".json", ".txt")) or str(source).startswith((".", "/", "~")):
+        require_path(path, "prompts file", "pass a .jsonl (one {\"prompt\": ...} object a line) or .txt file, or a Hub id")
     else:
-        rows = _read_hub(str(source), split, revision)
-    prompts = normalize_prompts(rows, prompt_field=prompt_field, id_field=id_field)
+        rows, where = _read_hub(str(source), split, revision), None
+    if not rows:
+        raise InputError(f"{source} has no prompts (the file is empty or has blank lines only); "
+                         "a prompts file has one JSON object (or, for .txt, one prompt) a line")
+    prompts = normalize_prompts(rows, prompt_field=prompt_field, id_field=id_field, where=where)
     if challenging_only:
         if not any("challenging" in p for p in prompts):
-            raise ValueError(f"challenging_only=True but {source} has no 'challenging' field "
+            raise InputError(f"challenging_only=True but {source} has no 'challenging' field "
                              "(only RealToxicityPrompts-format rows carry it); drop --challenging")
         prompts = [p for p in prompts if p.get("challenging")]
+        if not prompts:
+            raise InputError(f"challenging_only=True but none of the prompts in {source} is marked challenging")
     return subsample(prompts, limit, shuffle_seed)
 
 
@@ -134,8 +164,11 @@ def subsample(prompts: Sequence[dict], limit: int | None, shuffle_seed: int | No
     prompts = list(prompts)
     if limit is None:
         return prompts
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1 (got {limit}); omit it to keep every prompt")
+    from fairalign.align.validation import check_number
+
+    check_number(limit, "limit", "[1, inf)", integer=True, fix="omit it to keep every prompt")
+    if shuffle_seed is not None:
+        check_number(shuffle_seed, "shuffle_seed", "[0, inf)", integer=True)
     if shuffle_seed is not None:
         keep = sorted(random.Random(shuffle_seed).sample(range(len(prompts)), min(limit, len(prompts))))
         return [prompts[i] for i in keep]

@@ -6,6 +6,7 @@ import urllib.error
 import numpy as np
 import pytest
 
+from fairalign.align.errors import MissingPathError
 from fairalign.eval.occupation import bls
 from fairalign.eval.occupation.bls import infer_levels, load_bls_table
 
@@ -131,7 +132,7 @@ def test_wrong_layouts_are_clear_errors(tmp_path):
     (tmp_path / "e.json").write_text("{}")
     with pytest.raises(ValueError, match="suffix"):
         load_bls_table(tmp_path / "e.json")
-    with pytest.raises(ValueError, match="no file"):
+    with pytest.raises(MissingPathError, match="no file at .*missing.xlsx"):  # a typo is an error, named
         load_bls_table(tmp_path / "missing.xlsx")
 
 
