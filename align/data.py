@@ -7,12 +7,11 @@ and `baseline` (RPO's SFT target when it is not the chosen response).
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from fairalign.align.errors import InputError, MissingPathError
-from fairalign.align.files import read_text
+from fairalign.align.files import parse_jsonl, read_text
 
 logger = logging.getLogger("fairalign")
 
@@ -59,14 +58,7 @@ def check_text_file(path: Path) -> None:
         raise InputError(f"{path} is empty: a preference dataset needs rows with prompt, chosen and rejected")
     if path.suffix == ".jsonl" or (path.suffix == ".json" and not text.lstrip().startswith(("[", "{\"data\""))):
         kinds: dict[str, tuple[str, int]] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise InputError(f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}); fix or "
-                                 "remove the line") from None
+        for number, row in parse_jsonl(text, path, "preference dataset"):
             if not isinstance(row, dict):
                 raise InputError(f"{path} line {number}: a row must be a JSON object with prompt/chosen/rejected, "
                                  f"got {type(row).__name__}")

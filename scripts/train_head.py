@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 
@@ -40,22 +39,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 def read_rows(path: Path) -> list[dict]:
     from fairalign.align.errors import InputError, require_path
-    from fairalign.align.files import read_text
+    from fairalign.align.files import read_jsonl, read_text
 
     require_path(path, "--data", "give a .csv or .jsonl file of labelled texts")
     if path.suffix not in (".csv", ".jsonl"):
         raise InputError(f"--data {path}: use a .csv or .jsonl file")
-    text = read_text(path, "--data")
     if path.suffix == ".csv":
-        return list(csv.DictReader(text.splitlines()))
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as err:
-                raise InputError(f"--data {path} line {number}: not valid JSON ({err}); fix or remove the line") from None
-    return rows
+        return list(csv.DictReader(read_text(path, "--data").splitlines()))
+    return [row for _, row in read_jsonl(path, "--data")]
 
 
 def to_label(value, classes: list[str], threshold: float) -> int:

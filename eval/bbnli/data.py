@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from fairalign.align.errors import InputError, MissingPathError
-from fairalign.align.files import read_text
+from fairalign.align.files import could_be_hub_id, read_text
 
 HUB_ID = "feyzaakyurek/BBNLI"
 LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
@@ -391,11 +391,6 @@ def load_hub(hub_id: str = HUB_ID, split: str = "test", revision: str | None = N
     return BBNLIDataset(examples, source=f"hf://{hub_id}@{revision or 'main'}:{split}")
 
 
-def is_hub_id(text: str) -> bool:
-    """"owner/name" with no file suffix; "./x", "../x", "~/x" and absolute paths are local paths (missing)."""
-    return bool(re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", text)) and not Path(text).suffix
-
-
 def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool = False) -> BBNLIDataset:
     """Load BBNLI or a BBNLI-next-style dataset from a template folder, a CSV, or the Hub.
 
@@ -417,7 +412,7 @@ def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool =
             dataset = BBNLIDataset(rows, source=str(local), notes=notes)
         else:
             dataset = load_csv(local)
-    elif is_hub_id(str(path)):
+    elif could_be_hub_id(str(path)):
         dataset = load_hub(str(path))
     else:
         what = "does not exist" if not local.exists() else "is neither a file nor a folder"

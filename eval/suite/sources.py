@@ -18,18 +18,16 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairalign.align.errors import InputError, MissingPathError
+from fairalign.align.files import could_be_hub_id
 
 SHARED_DATA_ENV = "FAIRALIGN_SHARED_DATA"
 DEMO_PROMPTS = Path(__file__).resolve().parents[1] / "toxicity" / "resources" / "demo_prompts.jsonl"
 BLS_YEAR = 2022  # the year the occupation task pins (eval/occupation/task.yaml dataset.year)
 # owner/name as the Hub spells a dataset id; anything else that does not exist is a mistyped path
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FILE_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".xlsx", ".xlsm")
 
 
 class MissingData(Exception):
@@ -71,11 +69,6 @@ def sha256_path(path: str | os.PathLike) -> str:
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(str(file.relative_to(path)).encode() + b"\0" + sha256_file(file).encode() + b"\n")
     return h.hexdigest()
-
-
-def could_be_hub_id(source: str) -> bool:
-    """Whether a name that is not a local path may be a Hub dataset id (owner/name, no file suffix)."""
-    return bool(_HUB_ID.match(source)) and not source.lower().endswith(FILE_SUFFIXES)
 
 
 def require_source(source: str, what: str, how_to: str) -> bool:

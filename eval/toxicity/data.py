@@ -12,7 +12,6 @@ prompt text, duplicate ids, or no prompts at all (also after `challenging_only`)
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -20,7 +19,7 @@ from collections.abc import Mapping
 from typing import Iterable, Sequence
 
 from fairalign.align.errors import InputError, require_path
-from fairalign.align.files import read_text
+from fairalign.align.files import parse_jsonl, read_text
 
 RTP_DATASET = "allenai/real-toxicity-prompts"
 # Fields tried, in order, for the prompt text and the id when the caller names none.
@@ -86,21 +85,12 @@ def normalize_prompts(prompts: Iterable, prompt_field: str | None = None, id_fie
 def _read_local(path: Path) -> tuple[list, list[str]]:
     """(rows, "file:line" of each row) of a UTF-8 .txt (one prompt a line) or JSONL file; blank lines skipped."""
     text = read_text(path, "prompts file")
-    # Lines as text-mode file iteration splits them (\n, \r\n, \r): str.splitlines would also split JSON
-    # strings at U+2028 and other separators JSON allows unescaped. A .txt file keeps its old splitlines().
-    raw = text.splitlines() if path.suffix == ".txt" else text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    lines = [(n, line) for n, line in enumerate(raw, 1) if line.strip()]
-    where = [f"{path}:{n}" for n, _ in lines]
     if path.suffix == ".txt":
-        return [line for _, line in lines], where
-    rows = []
-    for (n, line), label in zip(lines, where):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise InputError(f"{label} is not valid JSON ({err.msg}, column {err.colno}); prompts files are JSONL, "
-                             "one object per line (a half-written last line: delete it)") from None
-    return rows, where
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    else:
+        lines = parse_jsonl(text, path, "prompts file", "prompts files are JSONL, one object per line (a half-written "
+                            "last line: delete it)")
+    return [value for _, value in lines], [f"{path}:{n}" for n, _ in lines]
 
 
 def _read_hub(name: str, split: str, revision: str | None) -> list[dict]:

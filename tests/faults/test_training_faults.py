@@ -334,7 +334,7 @@ def test_plain_and_conversational_rows_mixed_in_a_file_name_the_line(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", r"is empty"),
-    (b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "a", "chosen": "b"\n', r"line 2: not valid JSON"),
+    (b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "a", "chosen": "b"\n', r"bad.jsonl:2 is not valid JSON"),
     ('{"prompt": "caf\u00e9", "chosen": "b", "rejected": "c"}\n'.encode("latin-1"), r"is not UTF-8 text: line 1 has the byte 0xe9"),
     (b'["not", "an", "object"]\n', r"line 1: a row must be a JSON object"),
 ])
