@@ -112,9 +112,8 @@ def _numeric_kind(hint) -> tuple[str | None, bool]:
     return None, False
 
 
-def validate_fields(config, ranges: dict[str, str] | None = None) -> None:
-    """Check every int/float field of the dataclass instance `config` (see the module docstring).
-    `ranges` adds or overrides intervals by field name (on top of metadata and INHERITED_RANGES)."""
+def validate_fields(config) -> None:
+    """Check every int/float field of the dataclass instance `config` (see the module docstring)."""
     owner = type(config).__name__
     hints = _type_hints(type(config))
     declared = {}
@@ -125,10 +124,10 @@ def validate_fields(config, ranges: dict[str, str] | None = None) -> None:
         if kind is None:
             continue
         value = getattr(config, f.name, None)
-        if value is None or isinstance(value, str):  # None: "unset" where the type allows it; str: not ours to judge
+        hint = hints.get(f.name, f.type)
+        if value is None or (isinstance(value, str) and type_ok(value, hint)):  # unset, or a word the type allows
             continue
-        interval = ((ranges or {}).get(f.name) or declared.get(f.name) or f.metadata.get("range")
-                    or INHERITED_RANGES.get(f.name))
+        interval = declared.get(f.name) or f.metadata.get("range") or INHERITED_RANGES.get(f.name)
         values = list(value) if is_list and isinstance(value, (list, tuple)) else [value]
         for i, v in enumerate(values):
             label = f"{owner}.{f.name}" + (f"[{i}]" if is_list else "")

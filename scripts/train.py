@@ -17,8 +17,8 @@ import logging
 import os
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 logger = logging.getLogger("fairalign")
 

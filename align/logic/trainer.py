@@ -20,7 +20,6 @@ import torch
 from fairalign.align.logic.structure import LINKS, PreferenceStructure, atom_logps, parse_normalisation
 from fairalign.align.logic.structures import STRUCTURES, get_structure
 from fairalign.align.preference import PairLogps, PreferenceConfig, PreferenceTrainer
-from fairalign.align.validation import validate_fields
 
 
 @dataclass
@@ -63,7 +62,6 @@ class LogicDPAConfig(PreferenceConfig):
     )
 
     def __post_init__(self):
-        validate_fields(self)  # before the structure's defaults fill margin & co.
         self.structure = self.structure or None  # "" from a command line means unset
         if self.structure is not None and self.core is not None:
             raise ValueError("structure/core: give a named structure or a core formula, not both "
