@@ -102,7 +102,9 @@ class RunGuardMixin:
             )
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
-        bad = [name for name, p in self.model.named_parameters() if p.numel() and not bool(torch.isfinite(p).all())]
+        named = [(name, p) for name, p in self.model.named_parameters() if p.numel()]
+        finite = torch.stack([torch.isfinite(p).all().to(self.args.device) for _, p in named]).cpu()  # one sync
+        bad = [name for (name, _), ok in zip(named, finite.tolist()) if not ok]
         flag = _distributed_any(torch.tensor([bool(bad)], device=self.args.device))
         if bool(flag.any()):
             raise NonFiniteError(
