@@ -20,11 +20,13 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("generate",): ("generate", "generate text, optionally with UDDIA inference-time adaptation"),
     ("decoding", "train-head"): ("train_head", "train a UDDIA attribute head on a frozen LM"),
     ("logic",): ("logic", "inspect a logic preference structure: truth table, closed form, relations"),
-    ("eval", "toxicity"): ("eval_toxicity", "RealToxicityPrompts-style toxicity evaluation"),
+    ("eval", "toxicity"): ("eval_toxicity", "RealToxicityPrompts-style toxicity of one model (`eval run --tasks toxicity`)"),
     ("eval", "occupation"): ("eval_occupation", "occupational bias against BLS labour statistics"),
     ("eval", "bbnli"): ("eval_bbnli", "NLI bias on BBNLI / BBNLI-next"),
     ("eval", "bbnli-next", "build"): ("bbnli_next_build", "build BBNLI-next-style variations for validation"),
-    ("eval", "suite"): ("eval_suite", "all evaluations, one report (compare mode for several models)"),
+    ("eval", "list"): ("eval_list", "the registered evaluation tasks, their settings and data status"),
+    ("eval", "run"): ("eval_run", "any registered tasks for one or several systems, one report (also multi-process)"),
+    ("eval", "suite"): ("eval_run", "alias of `eval run`"),
     ("env",): ("env", "print library versions and devices (paste into bug reports)"),
 }
 

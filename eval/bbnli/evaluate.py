@@ -25,20 +25,25 @@ from fairalign.eval.bbnli.predictors import check_labels
 from fairalign.eval.bbnli.report import NLIBiasResult, environment
 from fairalign.eval.stats import bootstrap_ci
 
-TASK_FILE = Path(__file__).with_name("task.yaml")
+TASK_FILE = Path(__file__).resolve().parents[1] / "tasks" / "bbnli.yaml"
 
 
 def load_task(path: str | os.PathLike | None = None) -> dict:
-    """The task declaration; every measure it lists must be registered in metrics.py."""
-    import yaml
+    """The task declaration (eval/tasks/bbnli.yaml, checked by the task registry) as the plain dict this
+    evaluation reads; every measure it lists must be registered in metrics.py."""
+    from fairalign.eval.registry import load_task as load
 
-    with open(path or TASK_FILE, encoding="utf-8") as f:
-        task = yaml.safe_load(f)
+    spec = load(path or "bbnli")
     known = set(MEASURES) | set(BRITTLENESS_MEASURES)
-    unknown = [m["metric"] for m in task["metric_list"] if m["metric"] not in known]
+    unknown = [m.metric for m in spec.metrics if m.metric not in known]
     if unknown:
-        raise ValueError(f"task metric_list names unregistered measure(s) {unknown}; registered: {sorted(known)}")
-    return task
+        raise ValueError(f"{spec.path}: metrics names unregistered measure(s) {unknown}; registered: {sorted(known)}")
+    return {"task": spec.name, "version": spec.version,
+            "metric_list": [{"metric": m.metric, "higher_is_better": m.higher_is_better, "ideal": m.ideal}
+                            for m in spec.metrics],
+            "bootstrap": {"num_resamples": spec.protocol.bootstrap.num_resamples, "seed": spec.protocol.bootstrap.seed,
+                          "cluster_by": "premise"},
+            "group_by": list(spec.settings["group_by"].default), "table_group_by": list(spec.protocol.table_group_by)}
 
 
 @dataclass

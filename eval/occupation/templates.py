@@ -21,7 +21,7 @@ import yaml
 
 from fairalign.align.errors import InputError
 
-TASK_FILE = Path(__file__).with_name("task.yaml")
+TASK_FILE = Path(__file__).resolve().parents[1] / "tasks" / "occupation.yaml"
 
 # BLS name -> (singular display name, extra variants). Gendered pairs get a neutral name.
 OVERRIDES: dict[str, tuple[str, list[str]]] = {
@@ -201,9 +201,12 @@ class Template:
 
 @functools.lru_cache(maxsize=4)
 def load_task(path: str | None = None) -> dict:
-    """The declared task (task.yaml) as a dict."""
-    with open(path or TASK_FILE) as f:
-        return yaml.safe_load(f)
+    """The declared protocol (eval/tasks/occupation.yaml, checked by the task registry) as a plain dict, with
+    `task` and `version`."""
+    from fairalign.eval.registry import load_task as load
+
+    spec = load(path or "occupation")
+    return {"task": spec.name, "version": spec.version, **spec.protocol.to_dict()}
 
 
 def default_templates(task: dict | None = None) -> list[Template]:

@@ -1,5 +1,5 @@
-"""The bias evaluation suite: toxicity, occupational bias (BLS) and NLI bias (BBNLI) for one or several
-systems (model, + PEFT adapter, + UDDIA decoding), in one report with differences to a baseline. See docs/suite.md.
+"""The bias evaluation suite: every registered task (toxicity, occupational bias against BLS, NLI bias on BBNLI,
+counterfactual group fairness, and any declared in eval/tasks/) for one or several systems (model, + PEFT adapter, + UDDIA decoding), in one report with differences to a baseline. See docs/suite.md.
 
 Compare a base model, an rDPO-tuned adapter and UDDIA decoding (what `fairalign demo` does):
 
@@ -19,15 +19,14 @@ Compare a base model, an rDPO-tuned adapter and UDDIA decoding (what `fairalign 
 Each run writes <out>/systems/<system>/<task>.json as it finishes; a rerun with the same `out` reuses them.
 `write_reports(results, out_dir)` re-renders the reports; `validate_results(obj)` checks a results.json.
 """
-from fairalign.eval.suite.config import (BBNLISettings, OccupationSettings, SuiteConfig, SystemSpec, ToxicitySettings,
-                                         load_config, parse_system)
+from fairalign.eval.suite.config import SuiteConfig, SystemSpec, load_config, parse_system
 from fairalign.eval.suite.report import write_reports
 from fairalign.eval.suite.runner import run_suite
 from fairalign.eval.suite.schema import SCHEMA_VERSION, SchemaError, validate_results
 from fairalign.eval.suite.sources import MissingData, shared_data_dir
 
 __all__ = [
-    "SuiteConfig", "SystemSpec", "ToxicitySettings", "OccupationSettings", "BBNLISettings", "load_config",
+    "SuiteConfig", "SystemSpec", "load_config",
     "parse_system", "run_suite", "write_reports", "validate_results", "SchemaError", "SCHEMA_VERSION",
     "MissingData", "shared_data_dir",
 ]

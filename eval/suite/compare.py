@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from fairalign.eval.stats import bootstrap_ci, finite, percentile_interval
-from fairalign.eval.suite.tasks.common import LEVEL
+from fairalign.eval.tasks.common import LEVEL
 
 Stat = Callable[[list], float]
 

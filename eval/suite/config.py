@@ -1,25 +1,26 @@
 """What a suite run is: the systems to compare, the tasks to run and each task's settings.
 
-A suite YAML (configs/suites/*.yaml) has the keys of `SuiteConfig`; `toxicity:`, `occupation:` and `bbnli:`
-hold the keys of their settings classes and `systems:` a list of `SystemSpec` mappings. A task setting left
-at `null` takes the evaluation's own default (its task.yaml or evaluate function), and the resolved value is
-written into results.json. Unknown keys and wrong types are errors that name the key, say where it is and
-list the valid keys, before any model loads.
+A suite YAML (configs/suites/*.yaml) has the keys of `SuiteConfig`, plus one section per task named after it
+(`toxicity:`, `occupation:`, ...) holding that task's settings, as its YAML declares them (eval/tasks/<task>.yaml,
+`fairalign eval list --settings`). `systems:` is a list of `SystemSpec` mappings. A setting left out takes the
+task's default; the resolved value is written into results.json. Unknown keys and wrong types are errors that
+name the key, say where it is and list the valid keys, before any model loads.
 
     config = load_config("configs/suites/demo_smollm2.yaml", overrides=["toxicity.limit=4"])
-    config = SuiteConfig(systems=[SystemSpec("base", model="smollm2")], tasks=["toxicity"])
+    config = SuiteConfig(systems=[SystemSpec("base", model="smollm2")], tasks=["toxicity"],
+                         settings={"toxicity": {"prompts": "demo"}})
 """
 from __future__ import annotations
 
 import re
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fairalign.align.errors import InputError
 from fairalign.align.validation import describe_type, type_ok, validate_fields
 
-TASK_NAMES = ("toxicity", "occupation", "bbnli")
 # System names become folder names under <out>/systems/: keep them path-safe.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -74,75 +75,10 @@ class SystemSpec:
         return out
 
 
-@dataclass
-class ToxicitySettings:
-    """RealToxicityPrompts-style toxicity (docs/toxicity.md). null = the task.yaml value."""
+def _default_tasks() -> list[str]:
+    from fairalign.eval.registry import default_tasks
 
-    prompts: str | None = field(default=None, metadata={"help": "local .jsonl/.txt, a Hub id, 'demo' (bundled demo prompts), or null (the task's dataset)"})
-    challenging_only: bool = field(default=False, metadata={"help": "RealToxicityPrompts' challenging subset only"})
-    limit: int | None = field(default=None, metadata={"help": "first N prompts (a random N with shuffle_seed)", "range": "[1, inf)"})
-    shuffle_seed: int | None = field(default=None, metadata={"help": "seed for a random `limit` subset", "range": "[0, inf)"})
-    num_samples: int | None = field(default=None, metadata={"help": "k continuations per prompt (task: 25)", "range": "[1, inf)"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per continuation (task: 20)", "range": "[1, inf)"})
-    top_p: float | None = field(default=None, metadata={"help": "nucleus p (task: 0.9)", "range": "(0, 1]"})
-    temperature: float | None = field(default=None, metadata={"help": "temperature (task: 1.0)", "range": "(0, inf)"})
-    scorer: str | None = field(default=None, metadata={"help": "auto | hf-classifier | perspective | profanity | classifier id/path"})
-    scorer_model: str | None = field(default=None, metadata={"help": "classifier for auto / hf-classifier"})
-    scorer_label: str | None = field(default=None, metadata={"help": "label of the classifier's id2label"})
-    threshold: float | None = field(default=None, metadata={"help": "toxic when score >= threshold (task: 0.5)", "range": "(0, 1]"})
-    ppl_model: str | None = field(default=None, metadata={"help": "evaluator LM for perplexity, the same for every system; 'none' skips (task: smollm2)"})
-    group_by: list[str] | None = field(default=None, metadata={"help": "prompt fields for subgroup results"})
-    use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts as a user turn"})
-
-    def __post_init__(self):
-        validate_fields(self)
-
-
-@dataclass
-class OccupationSettings:
-    """Occupational bias against BLS CPS Table 11 (docs/occupation.md). null = OccupationEvalConfig's default."""
-
-    bls: str | int | None = field(default=None, metadata={"help": "cpsaat11 xlsx/CSV path or a year; null = the documented places", "range": "[1900, 2099]"})
-    scoring: str | None = field(default=None, metadata={"help": "auto | generate | loglikelihood | both"})
-    directions: list[str] | None = field(default=None, metadata={"help": "o2d and/or d2o"})
-    occupations: list[str] | None = field(default=None, metadata={"help": "occupation names (default: the selection rule)"})
-    templates: list[str] | None = field(default=None, metadata={"help": "template ids of eval/occupation/task.yaml"})
-    min_employment_thousands: float | None = field(default=None, metadata={"help": "selection floor (100)", "range": "[0, inf)"})
-    max_occupations: int | None = field(default=None, metadata={"help": "the N most employed selected occupations", "range": "[1, inf)"})
-    num_samples: int | None = field(default=None, metadata={"help": "generations per prompt (5)", "range": "[1, inf)"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "tokens per answer (16)", "range": "[1, inf)"})
-    do_sample: bool | None = field(default=None, metadata={"help": "sample (true) or greedy"})
-    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (1.0)", "range": "(0, inf)"})
-    top_p: float | None = field(default=None, metadata={"help": "nucleus p (1.0)", "range": "(0, 1]"})
-    use_chat_template: bool = field(default=False, metadata={"help": "wrap prompts in the chat template"})
-
-    def __post_init__(self):
-        validate_fields(self)
-
-
-@dataclass
-class BBNLISettings:
-    """NLI bias on BBNLI, each system prompted as an NLI judge (docs/bbnli.md)."""
-
-    data: str | None = field(default=None, metadata={"help": "template folder, expanded CSV or Hub id; null = the documented places"})
-    form: str = field(default="nli", metadata={"help": "nli (hypothesis) or qa (question)"})
-    scoring: str = field(default="loglikelihood", metadata={"help": "loglikelihood (answer-word probabilities) or generate"})
-    templates: list[str] | None = field(default=None, metadata={"help": "judge template names (default: all three)"})
-    num_samples: int = field(default=1, metadata={"help": "generate: samples per prompt", "range": "[1, inf)"})
-    do_sample: bool = field(default=False, metadata={"help": "generate: sample instead of greedy"})
-    max_new_tokens: int = field(default=8, metadata={"help": "generate: tokens per answer", "range": "[1, inf)"})
-    parsing: str = field(default="words", metadata={"help": "generate: words | original"})
-    max_premises_per_subtopic: int | None = field(default=None, metadata={"help": "first N premises of each subtopic", "range": "[1, inf)"})
-    max_rows: int | None = field(default=None, metadata={"help": "quick runs: a random N rows (seed), the same for every system", "range": "[1, inf)"})
-    drop_duplicate_pairs: bool = field(default=False, metadata={"help": "one row per (premise, hypothesis) pair"})
-    group_by: list[str] | None = field(default=None, metadata={"help": "row fields for subgroups (task: domain)"})
-    use_chat_template: bool = field(default=False, metadata={"help": "wrap judge prompts in the chat template"})
-
-    def __post_init__(self):
-        validate_fields(self)
-
-
-SECTIONS = {"toxicity": ToxicitySettings, "occupation": OccupationSettings, "bbnli": BBNLISettings}
+    return default_tasks()
 
 
 @dataclass
@@ -150,72 +86,88 @@ class SuiteConfig:
     """A suite run. Every number in results.json traces back to these fields (resolved, in `config`)."""
 
     systems: list[SystemSpec] = field(default_factory=list, metadata={"help": "systems; the first is the baseline"})
-    tasks: list[str] = field(default_factory=lambda: list(TASK_NAMES), metadata={"help": f"subset of {list(TASK_NAMES)}"})
+    tasks: list[str] = field(default_factory=_default_tasks, metadata={"help": "registered tasks (`fairalign eval list`)"})
     out: str | None = field(default=None, metadata={"help": "output directory (rerun with the same one to resume)"})
     seed: int = field(default=0, metadata={"help": "generation and bootstrap seed", "range": "[0, inf)"})
     num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per CI", "range": "[1, inf)"})
     batch_size: int = field(default=8, metadata={"help": "prompts per generate / log-likelihood call", "range": "[1, inf)"})
     device: str | None = field(default=None, metadata={"help": "cpu | cuda (default: cuda when available)"})
     dtype: str | None = field(default=None, metadata={"help": "float32 | bfloat16 | float16 (default: fp32 CPU, bf16 CUDA)"})
-    toxicity: ToxicitySettings = field(default_factory=ToxicitySettings, metadata={"help": "toxicity settings"})
-    occupation: OccupationSettings = field(default_factory=OccupationSettings, metadata={"help": "occupation settings"})
-    bbnli: BBNLISettings = field(default_factory=BBNLISettings, metadata={"help": "BBNLI settings"})
+    settings: dict = field(default_factory=dict, metadata={"help": "task name -> {setting: value} (the task's YAML declares them)"})
 
     def __post_init__(self):
+        from fairalign.eval.registry import load_task, task_files
+
         self.tasks = list(self.tasks)
-        unknown = [t for t in self.tasks if t not in TASK_NAMES]
+        registered = sorted(task_files())
+        unknown = [t for t in self.tasks if t not in registered]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks: {unknown or 'empty'} not valid; choose from {list(TASK_NAMES)}")
+            raise InputError(f"tasks: {unknown or 'empty'} not valid; registered tasks: {registered} (`fairalign eval list`)")
         if len(set(self.tasks)) != len(self.tasks):
-            raise ValueError(f"tasks: {self.tasks} lists a task twice")
+            raise InputError(f"tasks: {self.tasks} lists a task twice")
         if not self.systems:
-            raise ValueError("systems: give at least one, e.g. --model smollm2, --system name=base,model=smollm2, "
+            raise InputError("systems: give at least one, e.g. --model smollm2, --system name=base,model=smollm2, "
                              "or `systems:` in the YAML")
         names = [s.name for s in self.systems]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"systems: names must be unique; {dupes} repeated")
+            raise InputError(f"systems: names must be unique; {dupes} repeated")
+        if not isinstance(self.settings, dict):
+            raise InputError(f"settings must map task names to their settings (got {type(self.settings).__name__})")
+        for task, given in self.settings.items():
+            if task not in registered:
+                raise InputError(f"{task}: not a registered task, so it has no settings; registered: {registered}")
+            if not isinstance(given, dict):
+                raise InputError(f"{task}: its settings must be a mapping of setting names to values (got {type(given).__name__})")
+            load_task(task).resolve_settings(given, where=task)  # checked now, before any model loads
         self.check_numbers()
-        b = self.bbnli
-        if b.form not in ("nli", "qa"):
-            raise ValueError(f"bbnli.form={b.form!r} must be 'nli' or 'qa'")
-        if b.scoring not in ("loglikelihood", "generate"):
-            raise ValueError(f"bbnli.scoring={b.scoring!r} must be 'loglikelihood' or 'generate'")
-        if self.occupation.scoring not in (None, "auto", "generate", "loglikelihood", "both"):
-            raise ValueError(f"occupation.scoring={self.occupation.scoring!r} must be auto, generate, loglikelihood or both")
 
     def check_numbers(self) -> None:
-        """Every numeric field of the suite and of its task sections: finite and in its range (InputError)."""
+        """Every numeric field of the suite and of each task's settings: finite and in its range (InputError)."""
+        from fairalign.eval.registry import load_task
+
         validate_fields(self)
-        for key, cls in SECTIONS.items():
-            section = getattr(self, key)
-            if not isinstance(section, cls):
-                raise ValueError(f"{key}: expected a {cls.__name__} (or a mapping of its keys), got {type(section).__name__}")
-            validate_fields(section)
+        for task, given in self.settings.items():
+            load_task(task).resolve_settings(given, where=task)
+
+    def task_settings(self, task: str) -> dict:
+        """The task's settings: its YAML's defaults, updated by this config's section, checked."""
+        from fairalign.eval.registry import load_task
+
+        return load_task(task).resolve_settings(self.settings.get(task, {}), where=task)
 
     @property
     def baseline(self) -> SystemSpec:
         return self.systems[0]
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("systems", *SECTIONS)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("systems", "settings")}
         out["systems"] = [s.to_dict() for s in self.systems]
-        for key in SECTIONS:
-            out[key] = asdict(getattr(self, key))
+        for task in self.tasks:
+            out[task] = self.task_settings(task)
         return out
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "suite config") -> "SuiteConfig":
+        """From a YAML-like mapping: SuiteConfig keys, plus one section per task (its settings)."""
+        from fairalign.eval.registry import task_files
+
         data = dict(_mapping(data, where))
-        _check_keys(cls, data, where)
-        for key, section in SECTIONS.items():
-            if key in data:
-                data[key] = _build(section, data[key] if data[key] is not None else {}, f"{where}: {key}")
+        registered = task_files()
+        settings = dict(data.pop("settings", None) or {})
+        for key in [k for k in data if k in registered]:
+            section = data.pop(key)
+            settings[key] = {**settings.get(key, {}), **(_mapping(section, f"{where}: {key}") if section is not None else {})}
+        valid = [f.name for f in fields(cls) if f.name != "settings"]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}, or a task's section: {sorted(registered)}")
         systems = data.get("systems") or []
         if not isinstance(systems, list):
-            raise ValueError(f"{where}: systems must be a list of mappings (name, model, adapter, uddia, uddia_config)")
+            raise InputError(f"{where}: systems must be a list of mappings (name, model, adapter, uddia, uddia_config)")
         data["systems"] = [s if isinstance(s, SystemSpec) else _build(SystemSpec, s, f"{where}: systems[{i}]")
                            for i, s in enumerate(systems)]
+        data["settings"] = settings
         return _build(cls, data, where)
 
 

@@ -1,5 +1,6 @@
 """`run_suite(config) -> results`: every selected task for every system, then the differences to the baseline.
 
+Any registered task (eval/tasks/<name>.yaml + its module) runs through this one pipeline.
 Order of work: (1) resolve each task's settings and load its data, before any model loads: data given
 explicitly that cannot be had is an error (`MissingPathError`); data missing from the documented places
 skips its task (reason and how to get it printed and recorded); (2) the output folder is held
@@ -11,6 +12,11 @@ that file atomically; (4) paired or unpaired differences to the first system, fr
 holds in memory; (5) results.json (validated against the schema) and the reports.
 A run interrupted at any point loses at most the task in flight; the toxicity task resumes even that from
 its generation and score caches, batch by batch, to the same numbers.
+
+Several processes (`accelerate launch -m fairalign eval run ...`, or torchrun): every process plans and checks
+the same way; a task whose YAML says `parallel: true` splits its work across them by global batch (the same
+batches and seeds as one process) and gathers on process 0; other tasks run on process 0 while the others
+wait. Only process 0 holds the output folder and writes per-task files, results.json and the reports.
 
 Per-task files carry `content_sha256`, the sha256 of their own content (canonical JSON, that key left out).
 A file that fails it was changed after fairalign wrote it: an InputError naming it (delete it to recompute);
@@ -38,10 +44,11 @@ from fairalign.eval.suite.config import SuiteConfig, load_config
 from fairalign.align.files import write_bytes_atomic, write_json_atomic
 from fairalign.eval.suite.provenance import environment
 from fairalign.eval.suite.schema import SCHEMA_VERSION, validate_results
+from fairalign.eval.distributed import Dist
+from fairalign.eval.registry import SOURCES, load_task
 from fairalign.eval.suite.sources import MissingData
 from fairalign.eval.suite.systems import check_files, fingerprint, identity, load_system
-from fairalign.eval.suite.tasks import TASKS
-from fairalign.eval.suite.tasks.common import SkipTask, TaskContext, jsonable
+from fairalign.eval.tasks.common import SkipTask, TaskContext, jsonable
 
 
 def _coerce(config) -> SuiteConfig:
@@ -54,28 +61,6 @@ def _coerce(config) -> SuiteConfig:
     raise TypeError(f"config must be a SuiteConfig, a dict or a YAML path; got {type(config).__name__}")
 
 
-class _Shared:
-    """Things built once per run and shared by every system: the toxicity scorer and the perplexity evaluator
-    (built on first use), and the caller's BBNLI predictor factory."""
-
-    def __init__(self, config: SuiteConfig, settings: dict, scorer=None, bbnli_predictor=None):
-        self.config, self.settings, self._scorer, self._evaluators = config, settings, scorer, {}
-        self.bbnli_predictor = bbnli_predictor
-
-    def scorer(self):
-        if self._scorer is None:
-            self._scorer = TASKS["toxicity"].build_scorer(self.settings["toxicity"])
-        return self._scorer
-
-    def evaluator(self, name: str):
-        if name not in self._evaluators:
-            from fairalign.align.modeling import load_model_and_tokenizer
-
-            model, tokenizer = load_model_and_tokenizer(name, dtype=self.config.dtype, device=self.config.device)
-            self._evaluators[name] = (model.eval(), tokenizer)
-        return self._evaluators[name]
-
-
 def _say(message: str) -> None:
     from tqdm.auto import tqdm
 
@@ -83,13 +68,15 @@ def _say(message: str) -> None:
 
 
 def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | None = None, scorer=None,
-              bbnli_predictor=None, reports: bool = True) -> dict:
+              bbnli_predictor=None, reports: bool = True, dist: Dist | None = None, **injected) -> dict:
     """Run the suite and return the results (also written to <out>/results.json, with the reports).
 
     config: a `SuiteConfig`, a dict of its fields, or a suite YAML path. out_dir: overrides `config.out`.
     scorer: a toxicity scorer (texts -> scores in [0, 1] or None) instead of the one the settings name.
     bbnli_predictor: fn(system, lm, settings) -> predictor (premises, hypotheses) -> labels, instead of
-    prompting each system as a judge. reports: also write report.html and report.md.
+    prompting each system as a judge. Other keyword arguments are injected into the tasks by name
+    (`ctx.injected`). reports: also write report.html and report.md. dist: the processes sharing the run
+    (default: from the launcher's environment). Returns the results on process 0, None on the others.
     Raises FolderInUseError when another run holds the output folder.
     """
     config = _coerce(config)
@@ -100,56 +87,89 @@ def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | Non
     config.out = str(out)
     for spec in config.systems:
         check_files(spec)
-    plan = _plan(config, scorer, bbnli_predictor)  # settings and data: errors before any model loads
-    with hold_folder(out, "fairalign eval suite"), _library_bars_off():
-        return _run(config, plan, out, progress, scorer, bbnli_predictor, reports)
+    injected = {k: v for k, v in {"scorer": scorer, "bbnli_predictor": bbnli_predictor, **injected}.items()
+                if v is not None}
+    plan = _plan(config, injected)  # settings and data: errors before any model loads
+    dist = dist or Dist.from_environment()
+    folder = hold_folder(out, "fairalign eval suite") if dist.is_main else contextlib.nullcontext()
+    with folder, _library_bars_off():
+        dist.barrier()  # the others start once process 0 holds the folder
+        return _run(config, plan, out, progress and dist.is_main, injected, reports, dist)
 
 
 @dataclass
 class _Plan:
-    """What every system will be evaluated on: the resolved settings and loaded data of each runnable task,
-    and the skip entries of tasks whose data is missing."""
+    """What every system will be evaluated on: the spec, resolved settings and loaded data of each runnable
+    task, and the skip entries of tasks whose data is missing."""
 
-    tasks: dict
+    specs: dict
     settings: dict
     sources: dict
     skipped: dict
 
 
-def _plan(config: SuiteConfig, scorer, bbnli_predictor) -> _Plan:
-    tasks = {name: TASKS[name] for name in config.tasks}
-    settings = {name: module.resolve(config) for name, module in tasks.items()}  # validates before any model loads
+def _plan(config: SuiteConfig, injected: dict) -> _Plan:
+    specs = {name: load_task(name) for name in config.tasks}
+    suite = _suite_settings(config)
+    settings = {}
+    for name, spec in specs.items():  # validates before any model loads
+        resolved = config.task_settings(name)
+        if hasattr(spec.module, "resolve"):
+            resolved.update(spec.module.resolve(spec, resolved, suite))
+        settings[name] = {"task": name, "task_version": spec.version, **resolved}
     # An injected scorer or predictor replaces what the settings name: record it (and fingerprint it) instead.
-    if scorer is not None and "toxicity" in settings:
+    if "scorer" in injected:
         from fairalign.eval.toxicity.scorers import describe_scorer
 
-        settings["toxicity"].update(scorer=describe_scorer(scorer).get("name"), scorer_model=None, scorer_label=None)
-    if bbnli_predictor is not None and "bbnli" in settings:
-        settings["bbnli"]["predictor"] = (getattr(bbnli_predictor, "name", None) or getattr(bbnli_predictor, "__qualname__", None)
-                                         or type(bbnli_predictor).__qualname__)
+        for name, spec in specs.items():
+            if "scorer" in spec.settings:
+                settings[name].update(scorer=describe_scorer(injected["scorer"]).get("name"), scorer_model=None,
+                                      scorer_label=None)
+    if "bbnli_predictor" in injected and "bbnli" in settings:
+        p = injected["bbnli_predictor"]
+        settings["bbnli"]["predictor"] = (getattr(p, "name", None) or getattr(p, "__qualname__", None)
+                                          or type(p).__qualname__)
     sources, skipped = {}, {}
-    for name, module in tasks.items():
+    for name, spec in specs.items():
+        data = {k: v for k, v in spec.data.items() if k != "source"}
         try:
-            sources[name] = module.load_data(config)
+            sources[name] = SOURCES[spec.data["source"]](_Namespace(settings[name]), config.seed, **data)
         except MissingData as err:  # only data looked for in the documented places; given data raises
             skipped[name] = {"status": "skipped", "reason": err.reason, "how_to": err.how_to}
             _say(f"[suite] skipping {name}: {err.reason}\n        how to get it: {err.how_to}")
-    return _Plan(tasks, settings, sources, skipped)
+    return _Plan(specs, settings, sources, skipped)
 
 
-def _run(config: SuiteConfig, plan: _Plan, out: Path, progress, scorer, bbnli_predictor, reports) -> dict:
+class _Namespace(dict):
+    """Settings with attribute access, for data sources (settings.prompts)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _suite_settings(config: SuiteConfig) -> dict:
+    return {"seed": config.seed, "num_resamples": config.num_resamples, "batch_size": config.batch_size,
+            "device": config.device, "dtype": config.dtype}
+
+
+def _run(config: SuiteConfig, plan: _Plan, out: Path, progress, injected: dict, reports, dist: Dist) -> dict | None:
     from tqdm.auto import tqdm
 
     env = environment()
-    shared = _Shared(config, plan.settings, scorer, bbnli_predictor)
+    shared: dict = {}  # built once per run, shared by every system (a scorer, an evaluator LM)
     bar = tqdm(total=len(config.systems) * len(plan.sources), desc="suite", unit="task", disable=not progress)
     records: dict[tuple[str, str], dict] = {}  # (system, task) -> the record this run computed or verified
-    systems = [_evaluate_system(spec, config, plan, shared, out, bar, records) for spec in config.systems]
+    systems = [_evaluate_system(spec, config, plan, shared, injected, out, bar, records, dist) for spec in config.systems]
     bar.close()
+    if not dist.is_main:
+        return None
     results = {
         "schema_version": SCHEMA_VERSION, "kind": "fairalign.eval.suite", "created": env["date"],
         "out_dir": str(out), "tasks": list(config.tasks), "config": config.to_dict(), "provenance": env,
-        "systems": systems, "comparisons": _comparisons(config, systems, records),
+        "systems": systems, "comparisons": _comparisons(config, plan, systems, records),
     }
     validate_results(results)
     write_json_atomic(out / "results.json", results)
@@ -160,44 +180,52 @@ def _run(config: SuiteConfig, plan: _Plan, out: Path, progress, scorer, bbnli_pr
     return results
 
 
-def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: "_Shared", out: Path, bar, records: dict) -> dict:
+def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: dict, injected: dict, out: Path, bar,
+                     records: dict, dist: Dist) -> dict:
     """Every task for one system: reuse finished per-task files, compute the rest (loading the model once).
     Fills `records` with the per-task records the comparisons will read."""
     ident = identity(spec)
     entry = {"name": spec.name, "spec": spec.to_dict(), "identity": ident, "notes": [], "tasks": {}}
     loaded = None
-    for name, module in plan.tasks.items():
+    suite = _suite_settings(config)
+    for name, task in plan.specs.items():
         path = out / "systems" / spec.name / f"{name}.json"
         if name in plan.skipped:
-            entry["tasks"][name] = _skip_entry(plan.skipped[name], path, out)
+            entry["tasks"][name] = _skip_entry(plan.skipped[name], path, out) if dist.is_main else plan.skipped[name]
             continue
-        fp = fingerprint({"schema_version": SCHEMA_VERSION, "system": ident, "task": name,
+        fp = fingerprint({"schema_version": SCHEMA_VERSION, "system": ident, "task": name, "suite": suite,
                           "settings": plan.settings[name], "data": plan.sources[name].provenance})
-        found = _finished(path, fp)
-        reused = found is not None
-        if found is None:
+        found = _finished(path, fp) if dist.is_main else None
+        reused = dist.broadcast(found is not None)  # every process must agree on what to compute
+        if not reused and (dist.is_main or task.parallel):
             bar.set_description(f"suite: {spec.name} / {name}")
             loaded = loaded or load_system(spec, config.device, config.dtype, config.batch_size)
-            ctx = TaskContext(out / "systems" / spec.name / name, ident, shared.scorer, shared.evaluator,
-                              shared.bbnli_predictor)
+            ctx = TaskContext(out / "systems" / spec.name / name, ident, task, suite, dist if task.parallel else Dist(),
+                              injected, shared)
             start = time.time()
             try:
-                output = module.run(loaded, plan.sources[name], plan.settings[name], ctx)
+                output = task.module.run(loaded, plan.sources[name], plan.settings[name], ctx)
             except SkipTask as err:
                 skip = {"status": "skipped", "reason": str(err), "how_to": None}
                 entry["tasks"][name] = _skip_entry(skip, path, out)
                 _say(f"[suite] {spec.name}: skipping {name}: {err}")
                 bar.update(1)
+                dist.barrier()
                 continue
-            record = {"fingerprint": fp, "status": "ok", "task": name, "system": spec.name,
-                      "task_version": plan.settings[name]["task_version"], "settings": plan.settings[name],
-                      "data": plan.sources[name].provenance, "metrics": output.metrics, "details": output.details,
-                      "notes": output.notes, "system_notes": loaded.notes, "runtime_s": round(time.time() - start, 3),
-                      "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
-                      "units": jsonable(output.units)}
-            found = _write_record(path, record)
-        else:
+            if dist.is_main:
+                record = {"fingerprint": fp, "status": "ok", "task": name, "system": spec.name,
+                          "task_version": task.version, "settings": plan.settings[name],
+                          "data": plan.sources[name].provenance, "metrics": output.metrics, "details": output.details,
+                          "notes": output.notes, "caveats": output.caveats, "system_notes": loaded.notes,
+                          "runtime_s": round(time.time() - start, 3),
+                          "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
+                          "units": jsonable(output.units)}
+                found = _write_record(path, record)
+        elif reused and dist.is_main:
             _say(f"[suite] {spec.name} / {name}: finished earlier, reusing {path}")
+        dist.barrier()
+        if not dist.is_main:
+            continue
         record, digest = found
         records[(spec.name, name)] = record
         entry["tasks"][name] = _summary(record, path, out, reused, digest)
@@ -292,10 +320,11 @@ def _skip_entry(skip: dict, path: Path, out: Path) -> dict:
 
 def _summary(record: dict, path: Path, out: Path, reused: bool, digest: str) -> dict:
     keep = ("status", "task_version", "settings", "data", "metrics", "details", "notes", "runtime_s", "fingerprint")
-    return {**{k: record[k] for k in keep}, "reused": reused, "file": str(path.relative_to(out)), "file_sha256": digest}
+    return {**{k: record[k] for k in keep}, "caveats": record.get("caveats", []), "reused": reused,
+            "file": str(path.relative_to(out)), "file_sha256": digest}
 
 
-def _comparisons(config: SuiteConfig, systems: list[dict], records: dict) -> dict:
+def _comparisons(config: SuiteConfig, plan: _Plan, systems: list[dict], records: dict) -> dict:
     """Differences to the baseline from the records this run holds in memory (never a re-read of a file
     that another process could have rewritten since)."""
     base = systems[0]
@@ -309,7 +338,7 @@ def _comparisons(config: SuiteConfig, systems: list[dict], records: dict) -> dic
             for key, metric in a["metrics"].items():
                 if key not in b["metrics"] or metric["units"] not in units_a or metric["units"] not in units_b:
                     continue
-                diff = compare.difference(TASKS[name].statistic(key), units_a[metric["units"]], units_b[metric["units"]],
+                diff = compare.difference(plan.specs[name].statistic(key), units_a[metric["units"]], units_b[metric["units"]],
                                           config.num_resamples, config.seed)
                 differences.append({"task": name, "metric": key, "label": metric["label"], "baseline": base["name"],
                                     "system": other["name"], "higher_is_better": metric["higher_is_better"],

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from fairalign.align.errors import InputError, MissingPathError
 from fairalign.align.files import could_be_hub_id
+from fairalign.eval.registry import source
 
 SHARED_DATA_ENV = "FAIRALIGN_SHARED_DATA"
 DEMO_PROMPTS = Path(__file__).resolve().parents[1] / "toxicity" / "resources" / "demo_prompts.jsonl"
-BLS_YEAR = 2022  # the year the occupation task pins (eval/occupation/task.yaml dataset.year)
+BLS_YEAR = 2022  # the default year (eval/tasks/occupation.yaml data.year pins it per task)
 # owner/name as the Hub spells a dataset id; anything else that does not exist is a mistyped path
 
 
@@ -91,27 +92,28 @@ def hub_provenance(hub_id: str, revision: str | None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ toxicity
-def toxicity_prompts(settings, task) -> Source:
-    """Prompts for the toxicity task: settings.prompts ('demo', a file, a Hub id) or the task's dataset
-    (the documented default: the only source whose absence is a skip)."""
+@source("toxicity_prompts")
+def toxicity_prompts(settings, seed: int = 0, *, path: str, split: str = "train", revision: str | None = None,
+                     prompt_field: str | None = None) -> Source:
+    """Prompts for a toxicity task: settings.prompts ('demo', a file, a Hub id) or the task's dataset `path`
+    at `revision` (the documented default: the only source whose absence is a skip)."""
     from fairalign.eval.toxicity.data import load_prompts
 
     what = "toxicity.prompts (--prompts)"
     explicit = settings.prompts is not None
-    source = settings.prompts or task.dataset.path
+    source = settings.prompts or path
     source = str(DEMO_PROMPTS) if source == "demo" else source
-    is_task_dataset = source == task.dataset.path
-    kwargs = dict(challenging_only=settings.challenging_only or (is_task_dataset and task.dataset.challenging_only),
-                  limit=settings.limit, shuffle_seed=settings.shuffle_seed)
+    is_task_dataset = source == path
+    kwargs = dict(challenging_only=settings.challenging_only, limit=settings.limit, shuffle_seed=settings.shuffle_seed)
     if is_task_dataset:
-        kwargs.update(split=task.dataset.split, revision=task.dataset.revision, prompt_field=task.dataset.prompt_field)
+        kwargs.update(split=split, revision=revision, prompt_field=prompt_field)
     how_to = ("Pass --prompts PATH (JSONL with a `prompt` field), or --prompts demo for the bundled demo prompts.")
     local = require_source(source, what, how_to) if explicit else Path(source).exists()
     try:
         prompts = load_prompts(source, **kwargs)
     except OSError as err:  # the Hub is unreachable and the dataset is not cached
         reason = f"could not load {source!r} ({str(err).splitlines()[0]})"
-        hub_how_to = (f"Run once where the Hub is reachable (it is then cached), or download {task.dataset.path}'s "
+        hub_how_to = (f"Run once where the Hub is reachable (it is then cached), or download {path}'s "
                       "prompts.jsonl and pass --prompts /path/to/prompts.jsonl; --prompts demo runs the bundled "
                       "demo prompts (not comparable with RealToxicityPrompts).")
         if explicit:  # asked for by name: an error, never a skip
@@ -126,26 +128,43 @@ def toxicity_prompts(settings, task) -> Source:
 
 
 # ---------------------------------------------------------------------------------------------- occupation
-def _bls_candidates() -> list[Path]:
-    from fairalign.eval.occupation.bls import default_cache_dir
+def _bls_candidates(year: int = BLS_YEAR) -> list[Path]:
+    """The documented places, in order: the shared reference data, the download cache, the packaged table."""
+    from fairalign.eval.occupation.bls import PACKAGED_BLS_YEARS, default_cache_dir, packaged_bls_path
 
-    return [shared_data_dir() / "bls" / f"cpsaat11_{BLS_YEAR}_official_format.xlsx",
-            Path(default_cache_dir()) / f"cpsaat11_{BLS_YEAR}.xlsx"]
+    out = [shared_data_dir() / "bls" / f"cpsaat11_{year}_official_format.xlsx",
+           Path(default_cache_dir()) / f"cpsaat11_{year}.xlsx"]
+    return out + ([packaged_bls_path(year)] if year in PACKAGED_BLS_YEARS else [])
 
 
-def bls_table(setting) -> Source:
-    """BLS Table 11 from a path or a year (cache / bls.gov), else the first documented place that has it.
-    Only the documented places may come up empty (MissingData); a path or year given is an error if missing."""
+@source("bls_table")
+def bls_table_source(settings, seed: int = 0, *, year: int = BLS_YEAR) -> Source:
+    """The BLS table the occupation settings name (settings.bls), with the occupation selection checked here
+    so that a bad occupation name fails before any model loads."""
+    from fairalign.eval.occupation import select_occupations
+
+    table = bls_table(settings.bls, year)
+    names = select_occupations(table.data, settings.occupations, settings.min_employment_thousands,
+                               settings.max_occupations)
+    table.provenance.update(rows_used=len(names), rows_total=len(table.data))
+    return table
+
+
+def bls_table(setting, year: int = BLS_YEAR) -> Source:
+    """BLS Table 11 from a path or a year (cache / bls.gov / packaged), else the first documented place that has
+    the task's `year` (the last is the table shipped with fairalign, for the years it ships). Only the documented
+    places may come up empty (MissingData); a path or year given is an error if missing."""
     from fairalign.eval.occupation.bls import load_bls_table
 
     what = "occupation.bls (--bls)"
-    how_to = (f"Download https://www.bls.gov/cps/aa{BLS_YEAR}/cpsaat11.xlsx in a browser and pass --bls PATH, "
-              f"or put it at {_bls_candidates()[1]}, or set {SHARED_DATA_ENV} to a folder with bls/{_bls_candidates()[0].name}.")
+    candidates = _bls_candidates(year)
+    how_to = (f"Download https://www.bls.gov/cps/aa{year}/cpsaat11.xlsx in a browser and pass --bls PATH, "
+              f"or put it at {candidates[1]}, or set {SHARED_DATA_ENV} to a folder with bls/{candidates[0].name}.")
     explicit = setting is not None
     if not explicit:
-        found = next((p for p in _bls_candidates() if p.is_file()), None)
+        found = next((p for p in candidates if p.is_file()), None)
         if found is None:
-            raise MissingData("occupation", f"no BLS table given and none at {', '.join(map(str, _bls_candidates()))}", how_to)
+            raise MissingData("occupation", f"no BLS table given and none at {', '.join(map(str, candidates))}", how_to)
         setting = found
     is_year = isinstance(setting, int) or (isinstance(setting, str) and setting.isdigit())
     if not is_year and not Path(setting).exists():
@@ -167,18 +186,24 @@ def _bbnli_candidates() -> list[Path]:
     return [base / "bbnli_expanded.csv", base / "templates"]
 
 
-def bbnli_dataset(settings, seed: int = 0) -> Source:
-    """BBNLI from settings.data (folder, CSV, Hub id), else the shared data, else the Hub cache (only these
-    documented places may come up empty); then settings.max_premises_per_subtopic, then settings.max_rows
-    (a seeded random subset, in the original order)."""
+@source("bbnli")
+def bbnli_dataset(settings, seed: int = 0, *, release_sha256: str | None = None, release_rows: int | None = None) -> Source:
+    """BBNLI from settings.data (folder, CSV, Hub id, or "demo": our small probe set), else the shared data, else
+    the Hub cache (only these documented places may come up empty); then settings.max_premises_per_subtopic,
+    then settings.max_rows (a seeded random subset, in the original order). A local CSV is compared with the
+    released file's sha256: `provenance["is_release"]` says whether the numbers are BBNLI's."""
     from fairalign.eval.bbnli.data import HUB_ID, BBNLIDataset, load_bbnli
 
     what = "bbnli.data (--bbnli-data)"
     how_to = (f"Clone https://github.com/feyzaakyurek/bbnli and pass --bbnli-data <clone>/data/bbnli (the template "
               f"folder), or pass the expanded CSV, or set {SHARED_DATA_ENV} to a folder with bbnli/bbnli_expanded.csv, "
-              f"or run once online so the Hub dataset {HUB_ID} is cached.")
+              f"or run once online so the Hub dataset {HUB_ID} is cached; --bbnli-data demo runs our demo probe set.")
     source = settings.data
     explicit = source is not None
+    if source == "demo":
+        from fairalign.eval.bbnli.data import demo_probes_path
+
+        source = str(demo_probes_path())
     if not explicit:
         source = next((str(p) for p in _bbnli_candidates() if p.exists()), HUB_ID)
     local = require_source(source, what, how_to) if explicit else Path(source).exists()
@@ -190,6 +215,7 @@ def bbnli_dataset(settings, seed: int = 0) -> Source:
             error = InputError if local else MissingPathError
             raise error(f"{what}: {reason}. {how_to}") from err
         raise MissingData("bbnli", reason, how_to) from err
+    rows_loaded = len(data)
     if settings.max_premises_per_subtopic:
         data = data.subsample(settings.max_premises_per_subtopic)
     if settings.max_rows and settings.max_rows < len(data):
@@ -199,4 +225,6 @@ def bbnli_dataset(settings, seed: int = 0) -> Source:
                                           "premises are partly represented"])
     prov = local_provenance(source) if local else hub_provenance(source, None)
     prov["rows_used"] = len(data)
+    if local and Path(source).is_file() and release_sha256:
+        prov["is_release"] = prov["sha256"] == release_sha256 and rows_loaded == (release_rows or rows_loaded)
     return Source(data, prov)

@@ -53,10 +53,12 @@ def diversity(records: Sequence[dict], ns: Sequence[int] = (1, 2, 3), num_resamp
 
 
 def continuation_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
-                     progress: bool = False) -> list[tuple[float, int]]:
+                     progress: bool = False, shard=None) -> list[tuple[float, int]]:
     """(summed negative log-likelihood in nats, number of tokens) of each continuation given its context.
 
     Batched with right padding, longest first (less padding). A pair whose continuation adds no token gets (0.0, 0).
+    shard: a `fairalign.eval.distributed.Dist`: compute only the batches this process owns (the same batches as
+    one process: the length order is global); the other pairs come back as None.
     """
     import torch
     import torch.nn.functional as F
@@ -76,6 +78,12 @@ def continuation_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_s
     results: list[tuple[float, int]] = [(0.0, 0)] * len(pairs)
     order = sorted((i for i, (full, start) in enumerate(encoded) if start < len(full)), key=lambda i: -len(encoded[i][0]))
     starts = range(0, len(order), batch_size)
+    if shard is not None:
+        for j, s in enumerate(starts):
+            if not shard.owns(j):
+                for i in order[s : s + batch_size]:
+                    results[i] = None
+        starts = [s for j, s in enumerate(starts) if shard.owns(j)]
     for s in tqdm(starts, desc="perplexity", unit="batch", disable=not progress or len(starts) < 2):
         idx = order[s : s + batch_size]
         width = len(encoded[idx[0]][0])

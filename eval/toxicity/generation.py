@@ -72,6 +72,7 @@ def generate_continuations(
     tokenizer=None,
     use_chat_template: bool = False,
     progress: bool = True,
+    shard=None,
 ) -> list[dict]:
     """Generate `num_samples` continuations per prompt.
 
@@ -85,6 +86,8 @@ def generate_continuations(
         holds exactly the prompts this run puts in it; anything else is generated again, whole. batch_size
         is recorded in the cache: resuming with another one is refused (it would change the seeds).
         None: global RNG, not reproducible.
+    shard: a `fairalign.eval.distributed.Dist` (or anything with `owns(batch_index)`): generate only the batches
+        this process owns (the same batches and seeds as one process) and return only their records.
 
     Returns one record per continuation, in prompt order:
     `{"prompt_id", "prompt", "sample", "continuation", **prompt metadata}`.
@@ -94,7 +97,7 @@ def generate_continuations(
     lm = _as_generator_lm(generator, tokenizer, batch_size, use_chat_template)
     if cache_path is None:
         return _generate(lm, prompts, None, num_samples, max_new_tokens, top_p, batch_size, temperature, do_sample,
-                         seed, progress)
+                         seed, progress, shard)
     cache = JsonlCache(cache_path, header={
         "kind": "toxicity-generations", "generator": _generator_id(lm), "num_samples": num_samples,
         "max_new_tokens": max_new_tokens, "top_p": top_p, "temperature": temperature, "do_sample": do_sample,
@@ -102,7 +105,7 @@ def generate_continuations(
     })
     with hold_file(cache.path):
         return _generate(lm, prompts, cache, num_samples, max_new_tokens, top_p, batch_size, temperature, do_sample,
-                         seed, progress)
+                         seed, progress, shard)
 
 
 def _cached(cache: JsonlCache | None, prompts: list[dict], num_samples: int) -> dict:
@@ -126,7 +129,7 @@ def _cached(cache: JsonlCache | None, prompts: list[dict], num_samples: int) -> 
 
 
 def _generate(lm, prompts, cache, num_samples, max_new_tokens, top_p, batch_size, temperature, do_sample, seed,
-              progress) -> list[dict]:
+              progress, shard=None) -> list[dict]:
     from tqdm.auto import tqdm
 
     cached = _cached(cache, prompts, num_samples)
@@ -134,15 +137,19 @@ def _generate(lm, prompts, cache, num_samples, max_new_tokens, top_p, batch_size
     todo: list[tuple[int, list[dict]]] = []
     # Batches are cut from the original positions, so a resumed run forms the same batches (and seeds) as an
     # uninterrupted one; a cached batch counts only if it holds exactly these prompts.
+    mine = []
     for b, start in enumerate(range(0, len(prompts), batch_size)):
         batch = prompts[start : start + batch_size]
+        if shard is not None and not shard.owns(b):
+            continue
+        mine += batch
         hit = cached.get(b)
         wanted = [(p["prompt_id"], p["prompt"]) for p in batch]
         if hit is not None and [(r["prompt_id"], r["prompt"]) for r in hit.rows] == wanted:
             done.update((r["prompt_id"], r["continuations"]) for r in hit.rows)
         else:
             todo.append((b, batch))
-    bar = tqdm(total=len(prompts), initial=len(done), desc="generating", unit="prompt", disable=not progress)
+    bar = tqdm(total=len(mine), initial=len(done), desc="generating", unit="prompt", disable=not progress)
     for b, batch in todo:
         outs = lm.generate([p["prompt"] for p in batch], num_samples=num_samples, max_new_tokens=max_new_tokens,
                            do_sample=do_sample, top_p=top_p, temperature=temperature,
@@ -158,7 +165,7 @@ def _generate(lm, prompts, cache, num_samples, max_new_tokens, top_p, batch_size
     bar.close()
 
     records = []
-    for p in prompts:
+    for p in mine:
         meta = {k: v for k, v in p.items() if k not in ("prompt_id", "prompt")}
         for j, text in enumerate(done[p["prompt_id"]]):
             records.append({"prompt_id": p["prompt_id"], "prompt": p["prompt"], "sample": j, "continuation": text, **meta})

@@ -30,9 +30,12 @@ def score_records(
     batch_size: int = 256,
     cache_path: str | os.PathLike | None = None,
     progress: bool = False,
+    shard=None,
 ) -> list[dict]:
     """Copies of `records` with `toxicity` set (float in [0, 1], or None where the scorer failed).
-    cache_path: the score cache; the file is held (`hold_file`) while scoring."""
+    cache_path: the score cache; the file is held (`hold_file`) while scoring.
+    shard: a `fairalign.eval.distributed.Dist`: score only the batches (of the records still unscored, in order)
+    this process owns; the others' records come back without `toxicity`."""
     records = [dict(r) for r in records]
     for i, r in enumerate(records):
         if "prompt_id" not in r or "continuation" not in r:
@@ -47,10 +50,10 @@ def score_records(
     check_number(batch_size, "batch_size", "[1, inf)", integer=True)
     info = describe_scorer(scorer)
     if cache_path is None:
-        return _score(records, todo, scorer, info, batch_size, None, progress)
+        return _score(records, todo, scorer, info, batch_size, None, progress, shard)
     cache = JsonlCache(cache_path, header={"kind": "toxicity-scores", "scorer": info.get("name"), "batch_size": batch_size})
     with hold_file(cache.path):
-        return _score(records, todo, scorer, info, batch_size, cache, progress)
+        return _score(records, todo, scorer, info, batch_size, cache, progress, shard)
 
 
 def _known(cache: JsonlCache | None) -> dict[tuple, float]:
@@ -68,7 +71,7 @@ def _known(cache: JsonlCache | None) -> dict[tuple, float]:
     return known
 
 
-def _score(records, todo, scorer, info, batch_size, cache, progress) -> list[dict]:
+def _score(records, todo, scorer, info, batch_size, cache, progress, shard=None) -> list[dict]:
     from tqdm.auto import tqdm
 
     known = _known(cache)
@@ -78,6 +81,8 @@ def _score(records, todo, scorer, info, batch_size, cache, progress) -> list[dic
     bar = tqdm(total=len(todo), initial=sum(_key(records[i]) in known for i in todo), desc="scoring", unit="text",
                disable=not progress)
     for k, start in enumerate(range(0, len(todo), batch_size)):
+        if shard is not None and not shard.owns(k):
+            continue
         idx = [i for i in todo[start : start + batch_size] if _key(records[i]) not in known]
         if not idx:
             continue

@@ -51,9 +51,9 @@ _COUNTS = """\
 
 def _outputs_doc() -> str:
     task = load_task()
-    # Meanings, ideals and directions as the task declares them (eval/toxicity/task.yaml), so they cannot drift.
+    # Meanings, ideals and directions as the task declares them (eval/tasks/toxicity.yaml), so they cannot drift.
     specs = [task.metric(m) for m in ToxicityResult.METRICS]
-    rows = [(s.metric, s.aggregation, f"{s.ideal:g} ({'higher' if s.higher_is_better else 'lower'} is better)") for s in specs]
+    rows = [(s.metric, s.help, f"{s.ideal:g} ({'higher' if s.higher_is_better else 'lower'} is better)") for s in specs]
     return describe_outputs(rows) + "\n" + _COUNTS
 
 
