@@ -5,7 +5,8 @@
     fairalign eval occupation --model smollm2 --bls cpsaat11.xlsx --occupations "nurse" "software developer" --scoring loglikelihood
 
 --bls takes an official cpsaat11.xlsx, the normalised CSV, or a year (downloaded from bls.gov into
-$FAIRALIGN_CACHE/bls when online). Writes occupation.json, occupation.md and plots/*.png under --out.
+$FAIRALIGN_CACHE/bls when online; 2022 ships with the package). Writes occupation.json, occupation.md and
+plots/*.png under --out.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import argparse
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Occupational bias measured against BLS CPS Table 11, with BLS-grounded debiasing.")
     p.add_argument("--model", default="smollm2", help="Hub id, local path, or 'smollm2' (embedded default)")
-    p.add_argument("--bls", required=True, help="official cpsaat11.xlsx, normalised CSV, or a year (e.g. 2022)")
+    p.add_argument("--bls", required=True, help="official cpsaat11.xlsx, normalised CSV, or a year (2022 is packaged: offline)")
     p.add_argument("--bls-cache", default=None, help="download cache for --bls YEAR (default $FAIRALIGN_CACHE/bls)")
     p.add_argument("--out", default="occupation_eval", help="output directory")
     p.add_argument("--occupations", nargs="+", default=None, help="BLS names or singular/plural/variant names (default: selection rule)")

@@ -74,3 +74,30 @@ def test_pin_script_leaves_gpu_builds_out(line):
     script = (REPO / "scripts" / "pin_versions.sh").read_text()
     pattern = re.search(r"grep -viE '([^']+)'", script).group(1)
     assert re.search(pattern, line, re.IGNORECASE)
+
+
+def test_data_files_ship_in_the_wheel(tmp_path):
+    # setup.py ships a data file only if its folder is a package and its suffix is in package_data: ask setuptools
+    # itself (in a subprocess, egg-info under tmp_path) which files build_py would copy, instead of restating the rule.
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os, sys, warnings; warnings.simplefilter('ignore'); import setuptools\n"
+        "from distutils.core import run_setup\n"
+        "dist = run_setup('setup.py', stop_after='config')\n"
+        "dist.get_command_obj('egg_info').egg_base = sys.argv[1]\n"
+        "cmd = dist.get_command_obj('build_py'); cmd.ensure_finalized()\n"
+        "print(json.dumps(sorted(os.path.join(src, n) for _, src, _, names in cmd.data_files for n in names)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    shipped = set(json.loads(run.stdout.strip().splitlines()[-1]))
+    # Every data file in a resources/ or assets/ folder (package data by convention), e.g. the packaged BLS table.
+    data = {str(p.relative_to(REPO)) for root in ("align", "decoding", "eval", "scripts")
+            for folder in ("resources", "assets") for p in (REPO / root).rglob(f"{folder}/*")
+            if p.is_file() and p.suffix not in (".py", ".pyc")}
+    assert "eval/occupation/resources/cpsaat11_2022.csv" in data and "eval/toxicity/resources/demo_prompts.jsonl" in data
+    assert not data - shipped, f"not in the wheel (add an __init__.py or the suffix to package_data): {sorted(data - shipped)}"
+    assert "scripts/constraints.txt" in shipped

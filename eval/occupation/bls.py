@@ -6,7 +6,9 @@ race, and Hispanic or Latino ethnicity (annual averages, numbers in thousands).
   "Total employed" / "Percent of total employed" over Women, White, Black or African American, Asian,
   Hispanic or Latino), blank spacer rows, an en dash "–" in suppressed cells, a NOTE row at the end;
 - the normalised CSV (one row per occupation, columns in `CSV_COLUMNS`);
-- a year (int or "2022"): the cached download, fetched from bls.gov when online.
+- a year (int or "2022"): the cached download; else, for a year in `PACKAGED_BLS_YEARS`, the copy shipped
+  with the package (`packaged_bls_path`, see resources/README.md), so that year works offline; else fetched
+  from bls.gov.
 
 It returns a `BLSTable`: one row per occupation with the year, heading level (0 = "Total, 16 years and
 over", then depth in the heading hierarchy) and `is_detailed` (a detailed occupation: a row with no
@@ -22,6 +24,7 @@ naming the file, the row and the column, never a silently wrong metric.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -57,6 +60,9 @@ EXPECTED_LAYOUT = (
 )
 BLS_URL_CURRENT = "https://www.bls.gov/cps/cpsaat11.xlsx"
 BLS_URL_YEAR = "https://www.bls.gov/cps/aa{year}/cpsaat11.xlsx"
+# Normalised copies shipped in resources/ (regenerate with scripts/make_packaged_bls.py).
+RESOURCES = Path(__file__).resolve().parent / "resources"
+PACKAGED_BLS_YEARS = (2022,)
 
 
 @dataclass
@@ -378,9 +384,35 @@ def _integer(value, where: str) -> int:
     return int(number)
 
 
+# -------------------------------------------------------------------------------------------- packaged
+def packaged_bls_path(year: int = 2022) -> Path:
+    """The normalised Table 11 for `year` shipped with fairalign (a CSV that `load_bls_table` reads); its
+    sidecar `<name>.json` holds the source URL, the caveats and the table's NOTE row."""
+    if isinstance(year, str) and year.strip().isdigit():  # "2022", as load_bls_table accepts it
+        year = int(year)
+    if year not in PACKAGED_BLS_YEARS:
+        raise InputError(f"no packaged BLS Table 11 for {year!r}; packaged years: {list(PACKAGED_BLS_YEARS)}. For another "
+                         f"year pass the year (downloaded from {BLS_URL_YEAR.format(year='<YEAR>')}) or a file's path")
+    return RESOURCES / f"cpsaat11_{year}.csv"
+
+
+def _packaged_note(path: Path) -> str | None:
+    """BLS's NOTE row for a packaged table (the CSV has no room for it), None for any other file."""
+    if path.parent.resolve() != RESOURCES:
+        return None
+    meta = path.with_suffix(".json")
+    return json.loads(meta.read_text(encoding="utf-8")).get("note", "") if meta.is_file() else ""
+
+
 # -------------------------------------------------------------------------------------------- download
 def default_cache_dir() -> Path:
     return Path(os.environ.get("FAIRALIGN_CACHE", Path.home() / ".cache" / "fairalign")) / "bls"
+
+
+def cached_bls_path(year: int, cache_dir: str | Path | None = None) -> Path:
+    """Where `download_bls_table` keeps the official xlsx for `year` (it may not exist yet)."""
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache / f"cpsaat11_{year}.xlsx"
 
 
 def user_agent() -> str:
@@ -391,8 +423,8 @@ def user_agent() -> str:
 
 def download_bls_table(year: int, cache_dir: str | Path | None = None, timeout: float = 30.0) -> Path:
     """The official cpsaat11.xlsx for `year`, from the cache or fetched from bls.gov into it."""
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache / f"cpsaat11_{year}.xlsx"
+    target = cached_bls_path(year, cache_dir)
+    cache = target.parent
     if target.exists():
         return target
     urls = [BLS_URL_YEAR.format(year=year), BLS_URL_CURRENT]
@@ -428,11 +460,16 @@ def download_bls_table(year: int, cache_dir: str | Path | None = None, timeout: 
 
 
 def load_bls_table(path_or_year, cache_dir: str | Path | None = None) -> BLSTable:
-    """Parse BLS Table 11 from an official-layout xlsx, a normalised CSV, or a year (cache / bls.gov)."""
+    """Parse BLS Table 11 from an official-layout xlsx, a normalised CSV, or a year (cache, else the packaged
+    copy, else bls.gov). A download the user already has wins over the packaged copy: it is what they chose."""
     if isinstance(path_or_year, BLSTable):
         return path_or_year
     if isinstance(path_or_year, int) or (isinstance(path_or_year, str) and re.fullmatch(r"(19|20)\d\d", path_or_year)):
-        path = download_bls_table(int(path_or_year), cache_dir)
+        year = int(path_or_year)
+        if year in PACKAGED_BLS_YEARS and not cached_bls_path(year, cache_dir).exists():
+            path = packaged_bls_path(year)
+        else:
+            path = download_bls_table(year, cache_dir)
     else:
         path = Path(path_or_year).expanduser()
         if not path.exists():  # a typo in a path the user gave is an error, never a skip
@@ -447,4 +484,6 @@ def load_bls_table(path_or_year, cache_dir: str | Path | None = None) -> BLSTabl
         raise InputError(f"bls_table: {path} has suffix {suffix!r}; {EXPECTED_LAYOUT}")
     if df.empty:
         raise InputError(f"{path}: no occupation rows; {EXPECTED_LAYOUT}")
+    packaged_note = _packaged_note(path)
+    note = note if packaged_note is None else packaged_note
     return BLSTable(df=df.reset_index(drop=True), year=year, source=str(path), note=note, caveats=_caveats(df, year, note))

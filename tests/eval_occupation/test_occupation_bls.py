@@ -137,7 +137,8 @@ def test_wrong_layouts_are_clear_errors(tmp_path):
 
 
 def test_year_uses_cache_then_download(tmp_path, monkeypatch):
-    src = write_official(tmp_path / "src.xlsx")
+    # 2021: a year with no packaged copy (2022's is tested in test_occupation_packaged.py)
+    src = write_official(tmp_path / "src.xlsx", year=2021)
     seen = []
 
     class Response:
@@ -158,11 +159,11 @@ def test_year_uses_cache_then_download(tmp_path, monkeypatch):
         return Response(src.read_bytes())
 
     monkeypatch.setattr(bls.urllib.request, "urlopen", fake_urlopen)
-    t = load_bls_table(2022, cache_dir=tmp_path / "cache")
-    assert t.year == 2022 and (tmp_path / "cache" / "cpsaat11_2022.xlsx").exists()
-    assert seen == [("https://www.bls.gov/cps/aa2022/cpsaat11.xlsx", bls.user_agent())]
+    t = load_bls_table(2021, cache_dir=tmp_path / "cache")
+    assert t.year == 2021 and (tmp_path / "cache" / "cpsaat11_2021.xlsx").exists()
+    assert seen == [("https://www.bls.gov/cps/aa2021/cpsaat11.xlsx", bls.user_agent())]
     assert "fairalign" in seen[0][1]  # bls.gov refuses anonymous clients
-    load_bls_table("2022", cache_dir=tmp_path / "cache")  # second call: from the cache
+    load_bls_table("2021", cache_dir=tmp_path / "cache")  # second call: from the cache
     assert len(seen) == 1
 
 
