@@ -164,7 +164,8 @@ class TaskSpec:
         return {name: s.default for name, s in self.settings.items()}
 
     def resolve_settings(self, given: dict | None = None, where: str | None = None) -> dict:
-        """The task's defaults updated by `given`, every value checked (unknown key: InputError listing the valid ones)."""
+        """The task's defaults updated by `given`, every value checked (unknown key: InputError listing the valid ones).
+        A setting given as null takes the task's default (suite YAMLs write `key: null` for "the task's value")."""
         given = dict(given or {})
         where = where or self.name
         unknown = sorted(set(given) - set(self.settings))
@@ -173,7 +174,8 @@ class TaskSpec:
                              f"(declared in {self.path})")
         out = {}
         for name, spec in self.settings.items():
-            out[name] = spec.check(given.get(name, spec.default), f"{where}.{name}")
+            value = given.get(name)
+            out[name] = spec.check(spec.default if value is None else value, f"{where}.{name}")
         return out
 
 

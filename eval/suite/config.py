@@ -167,6 +167,11 @@ class SuiteConfig:
             raise InputError(f"{where}: systems must be a list of mappings (name, model, adapter, uddia, uddia_config)")
         data["systems"] = [s if isinstance(s, SystemSpec) else _build(SystemSpec, s, f"{where}: systems[{i}]")
                            for i, s in enumerate(systems)]
+        from fairalign.eval.registry import load_task
+
+        for task, given in settings.items():  # errors name the file and the section
+            if task in registered and isinstance(given, dict):
+                load_task(task).resolve_settings(given, where=f"{where}: {task}")
         data["settings"] = settings
         return _build(cls, data, where)
 

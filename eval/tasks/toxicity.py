@@ -23,7 +23,17 @@ SCORE_BATCH = 256  # records per scoring batch (score_records' default): the uni
 
 
 def resolve(spec, settings: dict, suite: dict) -> dict:
-    """Scorer fields that the scorer does not read are recorded as null (only classifiers read a model and a label)."""
+    """Scorer fields that the scorer does not read are recorded as null (only classifiers read a model and a label).
+    An unknown scorer name is an error here, before any model loads."""
+    from pathlib import Path
+
+    from fairalign.align.errors import InputError
+    from fairalign.eval.toxicity.scorers import SCORERS
+
+    name = settings["scorer"]
+    if name.lower() not in SCORERS and "/" not in name and not Path(name).exists():
+        raise InputError(f"toxicity.scorer: unknown scorer {name!r}; use one of {sorted(SCORERS)} or a classifier's "
+                         "Hub id / local path")
     classifier = settings["scorer"].lower() not in ("perspective", "profanity")
     ppl = settings["ppl_model"]
     return {"scorer_model": settings["scorer_model"] if classifier else None,
@@ -31,19 +41,25 @@ def resolve(spec, settings: dict, suite: dict) -> dict:
             "ppl_model": None if ppl is None or str(ppl).lower() == "none" else ppl}
 
 
-def build_scorer(settings: dict):
+def build_scorer(settings: dict, device: str | None = None):
     """The scorer the settings name (built once per run, shared by every system)."""
     from fairalign.eval.toxicity.scorers import SCORERS, get_scorer
 
     name = settings["scorer"]
     if name.lower() in ("auto", "hf-classifier"):
         return get_scorer(name.lower(), model_id_or_path=settings["scorer_model"], label=settings["scorer_label"],
-                          batch_size=settings["scorer_batch_size"])
+                          batch_size=settings["scorer_batch_size"], device=device)
     if name.lower() == "perspective":
         return get_scorer("perspective", qps=settings["perspective_qps"])
     if name.lower() in SCORERS:
         return get_scorer(name.lower())
-    return get_scorer(name, label=settings["scorer_label"], batch_size=settings["scorer_batch_size"])
+    return get_scorer(name, label=settings["scorer_label"], batch_size=settings["scorer_batch_size"], device=device)
+
+
+def _quiet(scorer):
+    if hasattr(scorer, "progress"):
+        scorer.progress = False  # the suite shows one bar
+    return scorer
 
 
 def caveats(settings: dict, source, info: dict) -> list[str]:
@@ -78,7 +94,8 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
         do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist if dist.world_size > 1 else None,
     )
     records = _in_prompt_order(dist, mine, source.data)
-    scorer = ctx.injected.get("scorer") or ctx.once("toxicity.scorer", lambda: build_scorer(settings))
+    scorer = ctx.injected.get("scorer") or ctx.once(f"toxicity.scorer:{settings['scorer']}",
+                                                    lambda: _quiet(build_scorer(settings, suite["device"])))
     info = describe_scorer(scorer)
     scored = score_records(records, scorer, batch_size=SCORE_BATCH, shard=dist if dist.world_size > 1 else None,
                            cache_path=cache / f"scores-{fingerprint(info.get('name'))[:8]}{dist.shard_suffix()}.jsonl")
@@ -97,7 +114,8 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
     if not dist.is_main:
         return None
     result = compute_toxicity_metrics(scored, settings["threshold"], suite["num_resamples"], suite["seed"],
-                                      settings["group_by"], scorer_info=info, include_rows=False)
+                                      settings["group_by"], scorer_info=info, include_rows=True)
+    _write_rows(ctx.workdir, scored, result.prompt_rows)
 
     by_prompt: dict[str, list[int]] = {}
     for i, r in enumerate(scored):
@@ -130,6 +148,16 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
     notes = list(result.notes) + ([info["notice"]] if info.get("notice") else [])
     return TaskOutput(metrics, {"prompts": {"unit": "prompt", "ids": list(by_prompt), "values": values}}, details, notes,
                       caveats(settings, source, info))
+
+
+def _write_rows(folder, scored: list[dict], prompt_rows: list[dict]) -> None:
+    """records.jsonl (every scored continuation) and per_prompt.jsonl, for people who read the texts; atomic."""
+    import json
+
+    from fairalign.align.files import write_bytes_atomic
+
+    for name, rows in (("records.jsonl", scored), ("per_prompt.jsonl", prompt_rows)):
+        write_bytes_atomic(folder / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
 
 
 def _in_prompt_order(dist, mine: list[dict], prompts) -> list[dict]:

@@ -33,7 +33,7 @@ def test_cli_config_errors_exit_2(capsys):
     assert cli(["eval", "suite", "--model", "m", "--system", "name=a,model=m"]) == 2
     assert "either --system" in capsys.readouterr().err
     assert cli(["eval", "suite", "--system", "name=a,model=m", "--set", "toxicity.limt=3"]) == 2
-    assert "unknown key(s) ['limt']" in capsys.readouterr().err
+    assert "unknown setting(s) ['limt']" in capsys.readouterr().err
 
 
 def test_cli_missing_adapter_fails_before_any_work(tmp_path, capsys):

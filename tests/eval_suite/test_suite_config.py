@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from fairalign.eval.suite import SuiteConfig, SystemSpec, load_config, parse_system
-from fairalign.scripts.eval_suite import build_config, make_parser
+from fairalign.scripts.eval_run import build_config, make_parser
 
 SUITES = Path(__file__).resolve().parents[2] / "configs" / "suites"
 
@@ -17,7 +17,7 @@ def test_shipped_suites_load():
     assert [s.name for s in demo.systems] == ["base", "tuned", "uddia"] and demo.baseline.name == "base"
     config = demo.systems[2].uddia_config_object()
     assert (config.lr, config.trigger_threshold, config.redo_ppl_threshold) == (0.01, 0.5, None)
-    assert demo.toxicity.prompts == "demo" and demo.bbnli.max_rows == 24
+    assert demo.settings["toxicity"]["prompts"] == "demo" and demo.settings["bbnli"]["max_rows"] == 24
 
 
 def _write(tmp_path, data):
@@ -31,9 +31,9 @@ BASE = {"systems": [{"name": "base", "model": "smollm2"}]}
 
 @pytest.mark.parametrize("data, fragments", [
     ({**BASE, "taks": ["toxicity"]}, ["unknown key(s) ['taks']", "valid keys:", "'tasks'"]),
-    ({**BASE, "toxicity": {"limt": 3}}, ["suite.yaml: toxicity: unknown key(s) ['limt']", "'limit'"]),
+    ({**BASE, "toxicity": {"limt": 3}}, ["suite.yaml: toxicity: unknown setting(s) ['limt']", "'limit'", "eval/tasks/toxicity.yaml"]),
     ({"systems": [{"name": "base", "model": "smollm2", "adaptor": "x"}]}, ["systems[0]: unknown key(s) ['adaptor']", "'adapter'"]),
-    ({**BASE, "toxicity": {"limit": "ten"}}, ["toxicity: limit='ten' has type str; expected int | null"]),
+    ({**BASE, "toxicity": {"limit": "ten"}}, ["suite.yaml: toxicity.limit='ten' has type str; expected int | null"]),
     ({**BASE, "num_resamples": 1.5}, ["num_resamples=1.5 has type float; expected int"]),
     ({**BASE, "tasks": ["toxicity", "stereoset"]}, ["['stereoset'] not valid", "'occupation'"]),
     ({"systems": [{"name": "a", "model": "m"}, {"name": "a", "model": "n"}]}, ["names must be unique", "['a']"]),
@@ -75,7 +75,7 @@ def test_cli_flags_override_the_yaml(tmp_path):
                   "--set", "toxicity.prompts=from-set.jsonl", "--prompts", "flag.jsonl", "--tasks", "toxicity,bbnli",
                   "--num-resamples", "10", "--system", "name=a,model=smollm2"])
     config = build_config(args)
-    assert config.toxicity.limit == 2 and config.toxicity.prompts == "flag.jsonl"  # flag > --set > YAML
+    assert config.settings["toxicity"]["limit"] == 2 and config.settings["toxicity"]["prompts"] == "flag.jsonl"  # flag > --set > YAML
     assert config.tasks == ["toxicity", "bbnli"] and config.num_resamples == 10 and config.out == str(tmp_path)
     assert [s.name for s in config.systems] == ["a"]
     single = build_config(parse(["--model", "smollm2", "--uddia", "demo"]))

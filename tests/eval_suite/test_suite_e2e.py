@@ -9,7 +9,7 @@ from suite_helpers import CountingPredictorFactory, CountingScorer, suite_dict
 
 from fairalign.eval.suite import SuiteConfig, SystemSpec, run_suite, validate_results
 from fairalign.eval.suite.sources import sha256_file
-from fairalign.eval.suite.tasks import TASKS
+from fairalign.eval.registry import load_task
 
 
 def test_compare_run_writes_every_artefact(compare_run):
@@ -62,7 +62,7 @@ def test_metrics_and_differences_recompute_from_units(compare_run):
     checked = 0
     for (name, task), record in files.items():
         for key, metric in record["metrics"].items():
-            value = TASKS[task].statistic(key)(record["units"][metric["units"]]["values"])
+            value = load_task(task).statistic(key)(record["units"][metric["units"]]["values"])
             if metric["value"] is None:
                 assert value is None or not math.isfinite(value)
             else:
@@ -132,13 +132,14 @@ def test_unpaired_when_systems_have_different_prompts(tmp_path):
 
 def test_shared_data_is_found_in_the_documented_place(shared_data, monkeypatch):
     """With $FAIRALIGN_SHARED_DATA (or ../shared/data), BLS and BBNLI need no flag."""
-    from fairalign.eval.suite.config import BBNLISettings
+    from fairalign.eval.registry import load_task
+    from fairalign.eval.suite.runner import _Namespace
     from fairalign.eval.suite.sources import bbnli_dataset, bls_table
 
     monkeypatch.setenv("FAIRALIGN_SHARED_DATA", str(shared_data))
     bls = bls_table(None)
     assert bls.provenance["path"].endswith("cpsaat11_2022_official_format.xlsx") and len(bls.provenance["sha256"]) == 64
-    bbnli = bbnli_dataset(BBNLISettings(max_premises_per_subtopic=1))
+    bbnli = bbnli_dataset(_Namespace(load_task("bbnli").resolve_settings({"max_premises_per_subtopic": 1})))
     assert bbnli.provenance["path"].endswith("bbnli_expanded.csv") and bbnli.provenance["rows_used"] == len(bbnli.data)
     assert bbnli.provenance["sha256"] == "62ba7399d275a663fe1b5c730e2206f631882e3692d09a79463e8f149149c858"  # task.yaml pin
 
@@ -156,13 +157,15 @@ def test_predictor_factory_is_used_for_every_system(tmp_path):
 def test_prompts_asked_for_by_name_but_unavailable_are_errors(monkeypatch):
     """A Hub id or a path given explicitly is an error when it cannot be had (never a skip)."""
     from fairalign.align.errors import MissingPathError
-    from fairalign.eval.suite.config import ToxicitySettings
+    from fairalign.eval.registry import load_task
+    from fairalign.eval.suite.runner import _Namespace
     from fairalign.eval.suite.sources import toxicity_prompts
-    from fairalign.eval.toxicity.task import load_task
 
+    spec = load_task("toxicity")
+    data = {k: v for k, v in spec.data.items() if k != "source"}
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MissingPathError) as info:
-        toxicity_prompts(ToxicitySettings(prompts="nobody/no-such-prompts"), load_task())
+        toxicity_prompts(_Namespace(spec.resolve_settings({"prompts": "nobody/no-such-prompts"})), **data)
     assert "--prompts" in str(info.value) and "nobody/no-such-prompts" in str(info.value)
     with pytest.raises(MissingPathError, match="does not exist"):
-        toxicity_prompts(ToxicitySettings(prompts="/no/such/prompts.jsonl"), load_task())
+        toxicity_prompts(_Namespace(spec.resolve_settings({"prompts": "/no/such/prompts.jsonl"})), **data)

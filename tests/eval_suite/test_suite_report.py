@@ -6,7 +6,7 @@ import pytest
 from fairalign.eval.suite.report import fmt_ci, reading
 from fairalign.eval.suite.report_html import render_html
 from fairalign.eval.suite.report_md import render_markdown
-from fairalign.eval.suite.tasks.common import jsonable
+from fairalign.eval.tasks.common import jsonable
 
 
 @pytest.mark.parametrize("diff, expected", [

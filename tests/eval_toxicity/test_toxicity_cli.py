@@ -54,44 +54,55 @@ def test_help_lists_options(capsys):
 
 
 def test_cli_smoke_and_resume(tmp_path, tiny_lm_dir, classifier_dir):
+    """`eval toxicity` is the pipeline of `eval run --tasks toxicity`: the suite's files, the per-continuation
+    records, and a rerun that regenerates and rescores nothing."""
     out = tmp_path / "run"
     argv = ["eval", "toxicity", "--model", str(tiny_lm_dir), "--prompts", str(write_prompts(tmp_path)),
             "--scorer", str(classifier_dir), "--scorer-label", "toxic", "--ppl-model", str(tiny_lm_dir),
             "--num-samples", "3", "--max-new-tokens", "5", "--batch-size", "2", "--num-resamples", "100",
             "--device", "cpu", "--out", str(out), "--no-progress"]
     assert cli_main(argv) == 0
-    summary = json.loads((out / "results.json").read_text())
-    tox = summary["toxicity"]
+    results = json.loads((out / "results.json").read_text())
+    entry = results["systems"][0]["tasks"]["toxicity"]
+    tox = entry["details"]
     assert tox["num_prompts"] + tox["num_prompts_excluded"] == len(PROMPTS) and tox["num_continuations"] == 15
-    assert summary["task_version"] >= 1 and summary["config"]["num_samples"] == 3
-    assert "git_commit" in summary["provenance"] and summary["provenance"]["versions"]["torch"]
+    assert entry["task_version"] >= 1 and entry["settings"]["num_samples"] == 3
+    assert results["config"]["device"] == "cpu" and results["config"]["toxicity"]["ppl_model"] == str(tiny_lm_dir)
+    assert "git_commit" in results["provenance"]
     assert set(tox["groups"]["challenging"]) == {"True", "False"}
-    assert summary["fluency"]["perplexity"]["value"] > 1
-    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert entry["metrics"]["perplexity"]["value"] > 1
+    task_dir = out / "systems" / "model" / "toxicity"
+    records = [json.loads(line) for line in (task_dir / "records.jsonl").read_text().splitlines()]
     assert len(records) == 15 and all("toxicity" in r for r in records)
-    assert len((out / "per_prompt.jsonl").read_text().splitlines()) == len(PROMPTS)
+    assert len((task_dir / "per_prompt.jsonl").read_text().splitlines()) == len(PROMPTS)
     report = (out / "report.md").read_text()
-    assert "expected_max_toxicity" in report and "dist_2" in report
-    # Rerun with the same --out: nothing regenerated or rescored, identical numbers.
-    gens_before = (out / "generations.jsonl").read_text()
-    scores_before = (out / "scores.jsonl").read_text()
+    assert "expected max toxicity" in report and "dist 2" in report
+    # Rerun with the same --out: the finished result is reused; delete it and the caches still regenerate and
+    # rescore nothing, to identical numbers.
+    caches = sorted((task_dir / "cache").rglob("*.jsonl"))
+    before = {p: p.read_text() for p in caches}
     assert cli_main(argv) == 0
-    assert (out / "generations.jsonl").read_text() == gens_before
-    assert (out / "scores.jsonl").read_text() == scores_before
-    again = json.loads((out / "results.json").read_text())
-    assert again["toxicity"] == summary["toxicity"] and again["fluency"] == summary["fluency"]
+    assert json.loads((out / "results.json").read_text())["systems"][0]["tasks"]["toxicity"]["reused"] is True
+    (out / "systems" / "model" / "toxicity.json").unlink()
+    assert cli_main(argv) == 0
+    assert {p: p.read_text() for p in caches} == before
+    again = json.loads((out / "results.json").read_text())["systems"][0]["tasks"]["toxicity"]
+    assert again["metrics"] == entry["metrics"] and again["details"] == entry["details"]
 
 
 def test_cli_rejects_bad_input_before_loading_models(tmp_path):
+    from fairalign.align.errors import InputError
+
     args = eval_toxicity.make_parser().parse_args(
         ["--model", "does/not-matter", "--prompts", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")])
     with pytest.raises(FileNotFoundError):
         eval_toxicity.main(args)
     args = eval_toxicity.make_parser().parse_args(
         ["--model", "x", "--prompts", str(write_prompts(tmp_path)), "--scorer", "nonsense", "--out", str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="unknown scorer"):
+    with pytest.raises(InputError, match="unknown scorer"):
         eval_toxicity.main(args)
     args = eval_toxicity.make_parser().parse_args(
         ["--model", "x", "--prompts", str(write_prompts(tmp_path)), "--num-samples", "0", "--out", str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="--num-samples"):
+    with pytest.raises(InputError, match="num_samples"):
         eval_toxicity.main(args)
+    assert not (tmp_path / "o").exists()

@@ -27,7 +27,6 @@ from suite_fault_helpers import PROMPTS, BatchScorer, SeededSampler, numbers, to
 from fairalign.align.errors import FolderInUseError, InputError, MissingPathError
 from fairalign.align.validation import Interval
 from fairalign.eval.suite import SuiteConfig, SystemSpec, load_config, run_suite, validate_results
-from fairalign.eval.suite.config import SECTIONS
 from fairalign.eval.toxicity import generate_continuations, score_records
 from fairalign.scripts.cli import main as cli
 
@@ -306,29 +305,34 @@ def test_a_skip_keeps_an_earlier_result_visible(tmp_path, monkeypatch):
 
 
 # -------------------------------------------------------------------------------- numeric settings
-SETTINGS = (SuiteConfig, *SECTIONS.values())  # every settings class the suite has, a new one included
-SECTION = {cls: key for key, cls in SECTIONS.items()}
-
-
-def _numeric_fields() -> list:
+def _suite_fields() -> list:
     found = []
-    for cls in SETTINGS:
-        hints = typing.get_type_hints(cls)
-        for f in fields(cls):
-            kinds = set(typing.get_args(hints[f.name])) or {hints[f.name]}
-            if kinds & {int, float}:
-                found.append(pytest.param(cls, f, id=f"{cls.__name__}.{f.name}"))
+    hints = typing.get_type_hints(SuiteConfig)
+    for f in fields(SuiteConfig):
+        kinds = set(typing.get_args(hints[f.name])) or {hints[f.name]}
+        if kinds & {int, float}:
+            found.append(pytest.param(f.name, "int" if float not in kinds else "float", f.metadata.get("range"),
+                                      id=f"SuiteConfig.{f.name}"))
     return found
 
 
-NUMERIC = _numeric_fields()
+def _task_settings() -> list:
+    """Every numeric setting of every registered task: a task added later is checked too."""
+    from fairalign.eval.registry import all_tasks
+
+    return [pytest.param(task, name, s.type.rstrip("?").replace("list[int]", "int"), s.range, id=f"{task}.{name}")
+            for task, spec in all_tasks().items() for name, s in spec.settings.items()
+            if s.type.rstrip("?") in ("int", "float", "list[int]", "int|str")]
 
 
-def _bad_values(cls, f) -> list:
-    """NaN, ±inf, a bool, and the nearest values just outside the declared range (integers for int fields)."""
-    hint = typing.get_type_hints(cls)[f.name]
-    integer = float not in (set(typing.get_args(hint)) or {hint})
-    rng = Interval.parse(f.metadata["range"])
+SUITE_NUMERIC = _suite_fields()
+TASK_NUMERIC = _task_settings()
+
+
+def _bad_values(kind: str, interval: str | None) -> list:
+    """NaN, ±inf, a bool, and the nearest values just outside the declared range (integers for int settings)."""
+    integer = kind != "float"
+    rng = Interval.parse(interval)
     bad = [math.nan, math.inf, -math.inf, True]
     step = 1 if integer else 0.5
     if math.isfinite(rng.low):
@@ -338,33 +342,37 @@ def _bad_values(cls, f) -> list:
     return [int(v) if integer and isinstance(v, float) and math.isfinite(v) else v for v in bad]
 
 
-def _build(cls, name, value):
-    if cls is SuiteConfig:
-        return SuiteConfig(systems=[SystemSpec("a", model="m")], **{name: value})
-    return cls(**{name: value})
-
-
 def test_every_numeric_setting_declares_its_range():
-    assert len(NUMERIC) >= 19
-    missing = [p.id for p in NUMERIC if "range" not in p.values[1].metadata]
-    assert not missing, f"numeric settings without a metadata 'range': {missing}"
+    assert len(SUITE_NUMERIC) >= 3 and len(TASK_NUMERIC) >= 19
+    missing = [p.id for p in SUITE_NUMERIC + TASK_NUMERIC if p.values[-1] is None]
+    assert not missing, f"numeric settings without a range: {missing}"
 
 
-@pytest.mark.parametrize("cls, f", NUMERIC)
-def test_bad_numbers_are_refused_naming_the_setting(cls, f):
-    for value in _bad_values(cls, f):
-        with pytest.raises(InputError, match=re.escape(f"{cls.__name__}.{f.name}=")):
-            _build(cls, f.name, value)
-    if cls in SECTION:  # the same through --set / YAML (YAML's .nan and .inf are floats)
-        for text in (".nan", ".inf", "-1"):
-            with pytest.raises(ValueError, match=f.name):
-                load_config(None, [f"{SECTION[cls]}.{f.name}={text}"], systems=[{"name": "a", "model": "m"}])
+@pytest.mark.parametrize("name, kind, interval", SUITE_NUMERIC)
+def test_bad_suite_numbers_are_refused_naming_the_setting(name, kind, interval):
+    for value in _bad_values(kind, interval):
+        with pytest.raises(InputError, match=re.escape(f"SuiteConfig.{name}=")):
+            SuiteConfig(systems=[SystemSpec("a", model="m")], **{name: value})
+
+
+@pytest.mark.parametrize("task, name, kind, interval", TASK_NUMERIC)
+def test_bad_task_numbers_are_refused_naming_the_setting(task, name, kind, interval):
+    for value in _bad_values(kind, interval):
+        if isinstance(value, bool) and kind == "int|str":
+            continue
+        with pytest.raises(InputError, match=re.escape(f"{task}.{name}=")):
+            SuiteConfig(systems=[SystemSpec("a", model="m")], tasks=[task], settings={task: {name: value}})
+    for text in (".nan", ".inf", "-1"):  # the same through --set / YAML (YAML's .nan and .inf are floats)
+        if text == "-1" and Interval.parse(interval).low < -1:
+            continue
+        with pytest.raises(ValueError, match=name):
+            load_config(None, [f"{task}.{name}={text}"], systems=[{"name": "a", "model": "m"}])
 
 
 def test_a_setting_changed_after_construction_is_caught_by_run_suite(tmp_path):
     config = tox_config(write_prompts(tmp_path / "p.jsonl"), tmp_path / "run", two_systems())
-    config.toxicity.top_p = math.nan
-    with pytest.raises(InputError, match=r"ToxicitySettings\.top_p=nan"):
+    config.settings["toxicity"]["top_p"] = math.nan
+    with pytest.raises(InputError, match=r"toxicity\.top_p=nan"):
         run_suite(config, scorer=BatchScorer(), **QUIET)
     assert not (tmp_path / "run").exists()
 
