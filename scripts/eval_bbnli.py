@@ -23,8 +23,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["nli", "judge"], default="nli",
                    help="nli: sequence-classification NLI model; judge: causal LM prompted as a judge")
     p.add_argument("--data", action="append", default=None,
-                   help="template folder, expanded CSV, validated BBNLI-next CSV, or Hub id (repeatable; "
-                        "default: the Hub dataset feyzaakyurek/BBNLI)")
+                   help="template folder, expanded CSV, validated BBNLI-next CSV, Hub id, or 'demo' (fairalign's demo "
+                        "probes, offline; not a benchmark) (repeatable; default: the Hub dataset feyzaakyurek/BBNLI)")
     p.add_argument("--out-dir", "--out", dest="out_dir", default="bbnli_results",
                    help="where the JSON/Markdown/predictions go (held by this run while it writes)")
     p.add_argument("--form", choices=["nli", "qa"], default="nli", help="judge: NLI prompts or the QA form (question column)")

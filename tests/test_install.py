@@ -98,6 +98,7 @@ def test_data_files_ship_in_the_wheel(tmp_path):
     data = {str(p.relative_to(REPO)) for root in ("align", "decoding", "eval", "scripts")
             for folder in ("resources", "assets") for p in (REPO / root).rglob(f"{folder}/*")
             if p.is_file() and p.suffix not in (".py", ".pyc")}
-    assert "eval/occupation/resources/cpsaat11_2022.csv" in data and "eval/toxicity/resources/demo_prompts.jsonl" in data
+    assert {"eval/occupation/resources/cpsaat11_2022.csv", "eval/bbnli/resources/demo_probes.csv",
+            "eval/toxicity/resources/demo_prompts.jsonl"} <= data
     assert not data - shipped, f"not in the wheel (add an __init__.py or the suffix to package_data): {sorted(data - shipped)}"
     assert "scripts/constraints.txt" in shipped

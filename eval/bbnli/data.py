@@ -10,7 +10,9 @@ stereotype-confirming answer) or `anti-stereotypical` (the same hypothesis with 
 - a folder of template JSON files (the released `data/bbnli/<domain>/*.json`), expanded by
   `expand_template` exactly as the original `json2csv.py` does (see its docstring);
 - an expanded CSV (`bbnli_expanded.csv`, `validation.csv`, a BBNLI-next export);
-- the Hub dataset `feyzaakyurek/BBNLI` (split `test`) when online.
+- the Hub dataset `feyzaakyurek/BBNLI` (split `test`) when online;
+- `"demo"`: fairalign's own small probe set in BBNLI's shape (`demo_probes_path()`, resources/README.md), for
+  offline runs. A demo, not a benchmark: the loaded dataset's notes say so.
 
 A BBNLI-next-style dataset has the same columns plus `variant_of` (the `item_id` of the BBNLI row it
 varies) and `variation` (the kind of variation, e.g. `lexical_hypothesis`); original rows leave both empty.
@@ -36,6 +38,11 @@ from fairalign.align.errors import InputError, MissingPathError
 from fairalign.align.files import could_be_hub_id, read_text
 
 HUB_ID = "feyzaakyurek/BBNLI"
+DEMO = "demo"  # load_bbnli's name (the string only) for the shipped demo probes; a folder called demo: "./demo"
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEMO_NOTE = ("DEMO probe set, not a benchmark: {rows} NLI pairs fairalign wrote itself (not BBNLI's sentences; invented "
+             "premises) so the pipeline runs offline. Its numbers check the plumbing, not a model's bias "
+             "(eval/bbnli/resources/README.md).")
 LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
 HYPOTHESIS_TYPES = ("test", "stereotypical", "anti-stereotypical")
 CONDITIONS = ("pro", "anti")
@@ -378,7 +385,8 @@ def load_hub(hub_id: str = HUB_ID, split: str = "test", revision: str | None = N
     if offline:
         raise RuntimeError(
             f"cannot load the Hub dataset {hub_id!r}: {'/'.join(offline)} is set (offline). Pass a local path instead: "
-            "the released bbnli_expanded.csv or the template folder data/bbnli/ from github.com/feyzaakyurek/bbnli."
+            "the released bbnli_expanded.csv or the template folder data/bbnli/ from github.com/feyzaakyurek/bbnli "
+            f"({DEMO!r} runs fairalign's demo probes: a pipeline check, not a benchmark)."
         )
     from datasets import load_dataset
 
@@ -391,17 +399,23 @@ def load_hub(hub_id: str = HUB_ID, split: str = "test", revision: str | None = N
     return BBNLIDataset(examples, source=f"hf://{hub_id}@{revision or 'main'}:{split}")
 
 
+def demo_probes_path() -> Path:
+    """The demo probe set shipped with fairalign (BBNLI's CSV layout; written by scripts/make_demo_probes.py)."""
+    return RESOURCES / "demo_probes.csv"
+
+
 def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool = False) -> BBNLIDataset:
     """Load BBNLI or a BBNLI-next-style dataset from a template folder, a CSV, or the Hub.
 
     path: a folder of template JSON files (expanded like the original), a `.csv` file (expanded layout,
-    validation.csv, or a BBNLI-next export marked by validators), or a Hub id (`feyzaakyurek/BBNLI`).
+    validation.csv, or a BBNLI-next export marked by validators), a Hub id (`feyzaakyurek/BBNLI`), or "demo"
+    (the shipped demo probe set, read and checked as any CSV; its notes start with `DEMO_NOTE`).
     drop_duplicate_pairs: keep one row per (condition, hypothesis type, premise, hypothesis, labels).
     The released data has 450 rows that repeat such a pair and differ only in the QA `question`
     (a filler used in the question but not in the hypothesis); the original NLI scores count them all,
     so the default keeps them.
     """
-    local = Path(path).expanduser()
+    local = demo_probes_path() if isinstance(path, str) and path == DEMO else Path(path).expanduser()
     if local.is_dir():
         dataset = load_templates(local)
     elif local.is_file():
@@ -417,7 +431,9 @@ def load_bbnli(path: str | os.PathLike = HUB_ID, *, drop_duplicate_pairs: bool =
     else:
         what = "does not exist" if not local.exists() else "is neither a file nor a folder"
         raise MissingPathError(f"BBNLI data not found at {str(path)!r} (it {what}): pass a template folder, an "
-                               f"expanded .csv, or the Hub id {HUB_ID!r}")
+                               f"expanded .csv, the Hub id {HUB_ID!r}, or {DEMO!r} (demo probes, not a benchmark)")
+    if local.is_file() and local.resolve() == demo_probes_path():  # by name or by path: never mistaken for BBNLI
+        dataset.notes.insert(0, DEMO_NOTE.format(rows=len(dataset)))
     if drop_duplicate_pairs:
         seen, kept = set(), []
         for ex in dataset:

@@ -1,0 +1,1 @@
+"""Data files shipped with the package (a package so that wheels include them)."""
