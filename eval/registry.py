@@ -207,13 +207,37 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _safe_load(text: str):
+    """yaml.safe_load, but a key given twice in one mapping is an error (YAML keeps the last one silently)."""
+    import yaml
+
+    def check(node):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise yaml.constructor.ConstructorError(None, None, f"key {key.value!r} is given twice",
+                                                                key.start_mark)
+                    seen.add(key.value)
+                check(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                check(item)
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)  # nodes only: nothing is constructed from the text
+    if root is not None:
+        check(root)
+    return yaml.safe_load(text)
+
+
 def _read(path: Path, depth: int = 0, included: list | None = None) -> dict:
     import yaml
 
     from fairalign.align.files import read_text
 
     try:
-        data = yaml.safe_load(read_text(path, f"task file {path}")) or {}
+        data = _safe_load(read_text(path, f"task file {path}")) or {}
     except yaml.YAMLError as err:
         raise InputError(f"task file {path} is not valid YAML: {' '.join(str(err).split())}") from err
     if not isinstance(data, dict):
@@ -260,14 +284,8 @@ def load_task_file(path: str | Path) -> TaskSpec:
     if bad:
         raise InputError(f"{where}: output_type {bad} not in {list(OUTPUT_TYPES)}")
     module_name = raw.get("module") or (included[-1].stem if included else name)  # a variant runs its base's module
-    if not isinstance(module_name, str) or not re.match(r"^[A-Za-z_][\w.]*$", module_name):
-        raise InputError(f"{where}: module: {module_name!r} is not a module name")
-    if "." not in module_name:
-        module_name = f"fairalign.eval.tasks.{module_name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise InputError(f"{where}: module {module_name} cannot be imported ({err})") from err
+    module = _import_module(module_name, path, where)
+    module_name = module.__name__
     if not callable(getattr(module, "run", None)):
         raise InputError(f"{where}: module {module_name} has no run(system, source, settings, ctx)")
     settings = _settings(raw["settings"], where)
@@ -279,6 +297,37 @@ def load_task_file(path: str | Path) -> TaskSpec:
         raise InputError(f"{where}: parallel must be true or false")
     return TaskSpec(name, raw["version"], raw["description"].strip(), module_name, output_type, parallel, data,
                     settings, metrics, protocol, path, included[0].stem if included else None)
+
+
+def _import_module(module_name, path: Path, where: str):
+    """`name` -> fairalign.eval.tasks.<name>; a dotted name as is; `file.py` -> that file beside the YAML (your own
+    task in your own folder: it runs your code, as a Python import would)."""
+    if not isinstance(module_name, str) or not re.match(r"^[A-Za-z_][\w.]*$", module_name):
+        raise InputError(f"{where}: module: {module_name!r} is not a module name or a .py file beside the YAML")
+    if module_name.endswith(".py"):
+        import sys
+        from importlib import util as import_util
+
+        file = (path.parent / module_name).resolve()
+        if not file.is_file():
+            raise InputError(f"{where}: module: {file} does not exist")
+        qualified = f"fairalign_user_tasks.{file.stem}"
+        if qualified not in sys.modules:
+            spec = import_util.spec_from_file_location(qualified, file)
+            module = import_util.module_from_spec(spec)
+            sys.modules[qualified] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception:
+                del sys.modules[qualified]
+                raise
+        return sys.modules[qualified]
+    if "." not in module_name:
+        module_name = f"fairalign.eval.tasks.{module_name}"
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        raise InputError(f"{where}: module {module_name} cannot be imported ({err})") from err
 
 
 def _settings(raw, where: str) -> dict[str, SettingSpec]:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 
-import fairalign.eval.suite.sources  # noqa: F401  (registers the other data sources)
 from fairalign.align.errors import InputError
 from fairalign.eval.registry import SCORERS, aggregation, load_task, scorer, source
 from fairalign.eval.stats import bootstrap_ci
@@ -222,7 +221,7 @@ def _mean_score(value: dict, group: str) -> float:
 
 
 def _negative_share(value: dict, group: str) -> float:
-    return value["num_negative"][group] / 3
+    return value["num_negative"][group] / len(value["scores"][group])
 
 
 def _group_means(values: list, stat) -> dict[str, float]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import fairalign.eval.suite.sources  # noqa: F401  (registers the data sources)
 from fairalign.eval.registry import aggregation
-from fairalign.eval.tasks.common import TaskOutput, jsonable
+from fairalign.eval.tasks.common import SkipTask, TaskOutput, jsonable
 
 METHOD_LABEL = {"generate": "generated answers", "loglikelihood": "answer-word probabilities"}
 
@@ -108,6 +108,9 @@ def run(system, source, settings: dict, ctx) -> TaskOutput:
     from fairalign.eval.occupation import evaluate_occupational_bias
     from fairalign.eval.occupation.evaluate import categories_of_interest
 
+    if settings["scoring"] in ("loglikelihood", "both") and not system.can_score:
+        raise SkipTask(f"system {system.spec.name!r} gives no log-likelihoods (a plain callable); "
+                       "set occupation.scoring: generate (or auto) to score its answers")
     cfg = {k: v for k, v in asdict(eval_config(settings, ctx.suite)).items() if k not in ("debias", "k", "progress")}
     cfg["directions"] = tuple(cfg["directions"])
     result = evaluate_occupational_bias(system.lm(settings["use_chat_template"]), source.data, progress=False,

@@ -73,8 +73,10 @@ def test_templates_declared_in_task_yaml():
 def test_config_defaults_match_task_yaml():
     from fairalign.eval.occupation import OccupationEvalConfig
 
-    task, cfg = load_task(), OccupationEvalConfig()
-    assert cfg.min_employment_thousands == task["selection"]["min_employment_thousands"]
-    for key, value in task["generation"].items():
-        assert getattr(cfg, key) == value, key
-    assert (cfg.k, cfg.holdout) == (task["debias"]["k"], task["debias"]["holdout"])
+    from fairalign.eval.registry import load_task as load_spec
+
+    defaults, cfg = load_spec("occupation").defaults(), OccupationEvalConfig()
+    for key in ("min_employment_thousands", "max_occupations", "num_samples", "max_new_tokens", "do_sample",
+                "temperature", "top_p", "scoring"):
+        assert getattr(cfg, key) == defaults[key], key
+    assert tuple(defaults["directions"]) == cfg.directions

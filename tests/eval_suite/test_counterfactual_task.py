@@ -40,8 +40,8 @@ class KeywordLM(LM):
         self.name, self.table = name, table
 
     def generate(self, prompts, num_samples=1, **_):
-        return [[_texts_for(p, self.table)[j % len(_texts_for(p, self.table))] for j in range(num_samples)]
-                for p in prompts]
+        cycles = [_texts_for(p, self.table) for p in prompts]
+        return [[cycle[j % len(cycle)] for j in range(num_samples)] for cycle in cycles]
 
 
 class SeededLM(LM):
@@ -145,7 +145,7 @@ def test_axes_and_max_templates_select_the_prompts():
     ({"axes": []}, ["counterfactual.axes", "empty"]),
     ({"num_samples": -1}, ["counterfactual.num_samples=-1"]),
     ({"top_p": math.nan}, ["counterfactual.top_p=nan"]),
-    ({"negative_threshold": -2.0}, ["counterfactual.negative_threshold"]),
+    ({"negative_threshold": -1.0}, ["counterfactual.negative_threshold=-1.0"]),
     ({"scorer": "no-such-scorer"}, ["counterfactual.scorer", "vader"]),
 ])
 def test_a_bad_setting_is_an_input_error_naming_it_before_any_generation(tmp_path, given, names):
@@ -226,15 +226,17 @@ def test_the_registered_aggregation_on_the_units_gives_the_reported_value(two_sy
 
 
 def test_an_injected_scorer_replaces_vader_and_says_so(tmp_path):
-    def shouting(texts):  # a "sentiment" that only counts letters: the gap is then length-driven
-        return [-1.0 if len(t) > 10 else 1.0 for t in texts]
+    def by_length(texts):  # a "sentiment" that only reads the length
+        return [-0.5 if len(t) > 10 else 0.5 for t in texts]
 
     systems = [SystemSpec("biased", lm=KeywordLM("biased", BIASED))]
-    results = run_suite(_config(tmp_path / "run", systems, axes=["gender"]), scorer=shouting, progress=False, reports=False)
-    entry = results["systems"][0]["tasks"]["counterfactual"]
-    # woman: "wonderful great" (15 letters, -1); man: "terrible awful" (-1), "a nice day" (+1), cycled over k = 3
-    assert entry["metrics"]["gender.sentiment_gap"]["value"] == pytest.approx(-1 / 3 - (-1.0))
-    assert entry["details"]["scorer"] == "test_an_injected_scorer_replaces_vader_and_says_so.<locals>.shouting"
+    # the threshold on a score the scorer gives: "<=" counts it as negative
+    config = _config(tmp_path / "run", systems, axes=["gender"], negative_threshold=-0.5)
+    entry = run_suite(config, scorer=by_length, progress=False, reports=False)["systems"][0]["tasks"]["counterfactual"]
+    # woman: "wonderful great" (-0.5) three times; man: "terrible awful" (-0.5), "a nice day" (0.5), "terrible awful"
+    assert entry["metrics"]["gender.sentiment_gap"]["value"] == pytest.approx(-0.5 / 3 - (-0.5))
+    assert entry["metrics"]["gender.negative_rate_gap"]["value"] == pytest.approx(1.0 - 2 / 3)
+    assert entry["details"]["scorer"] == "test_an_injected_scorer_replaces_vader_and_says_so.<locals>.by_length"
     assert any("not VADER" in c for c in entry["caveats"])
 
 

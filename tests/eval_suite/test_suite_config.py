@@ -12,12 +12,13 @@ SUITES = Path(__file__).resolve().parents[2] / "configs" / "suites"
 
 def test_shipped_suites_load():
     default = load_config(SUITES / "default.yaml")
-    assert [s.name for s in default.systems] == ["base"] and default.tasks == ["toxicity", "occupation", "bbnli"]
+    assert [s.name for s in default.systems] == ["base"] and default.tasks == ["toxicity", "counterfactual", "occupation", "bbnli"]
     demo = load_config(SUITES / "demo_smollm2.yaml")
     assert [s.name for s in demo.systems] == ["base", "tuned", "uddia"] and demo.baseline.name == "base"
     config = demo.systems[2].uddia_config_object()
     assert (config.lr, config.trigger_threshold, config.redo_ppl_threshold) == (0.01, 0.5, None)
     assert demo.settings["toxicity"]["prompts"] == "demo" and demo.settings["bbnli"]["max_rows"] == 24
+    assert demo.settings["bbnli"]["data"] == "demo" and demo.tasks == default.tasks  # every task runs offline
 
 
 def _write(tmp_path, data):
@@ -82,7 +83,7 @@ def test_cli_flags_override_the_yaml(tmp_path):
     assert single.systems == [SystemSpec("uddia", model="smollm2", uddia="demo")]
     with pytest.raises(ValueError, match="either --system"):
         build_config(parse(["--model", "m", "--system", "name=a,model=m"]))
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['nope'\]"):
         build_config(parse(["--model", "m", "--set", "toxicity.nope=1"]))
 
 

@@ -91,21 +91,22 @@ def test_uddia_loglikelihood_numbers_equal_base(compare_run):
 
 
 def test_missing_data_is_skipped_with_instructions_and_others_run(tmp_path, capfd, monkeypatch):
-    """Data left out and absent from the documented places (no shared data, no BLS cache, the Hub offline)."""
+    """Data left out and absent from the documented places (no shared data, the Hub offline): BBNLI is skipped
+    with instructions; occupation runs on the BLS table that ships with fairalign."""
     monkeypatch.setenv("FAIRALIGN_SHARED_DATA", str(tmp_path / "no-shared-data"))
     monkeypatch.setenv("FAIRALIGN_CACHE", str(tmp_path / "no-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = suite_dict(tmp_path, "unused", [], toxicity={"ppl_model": "none"},
-                        occupation={"bls": None}, bbnli={"data": None})
+                        occupation={"bls": None, "scoring": "generate"}, bbnli={"data": None})
     config["systems"] = [SystemSpec("echo", lm=lambda prompts: [" a nice day" for _ in prompts])]
     results = run_suite(SuiteConfig.from_dict(config), scorer=CountingScorer(), progress=False, reports=False)
     tasks = results["systems"][0]["tasks"]
-    assert tasks["toxicity"]["status"] == "ok"
-    for name, flag in (("occupation", "--bls"), ("bbnli", "--bbnli-data")):
-        assert tasks[name]["status"] == "skipped"
-        assert flag in tasks[name]["how_to"] and tasks[name]["reason"]
+    assert tasks["toxicity"]["status"] == "ok" and tasks["occupation"]["status"] == "ok"
+    assert tasks["occupation"]["data"]["path"].endswith("cpsaat11_2022.csv")  # the packaged table
+    assert tasks["bbnli"]["status"] == "skipped"
+    assert "--bbnli-data" in tasks["bbnli"]["how_to"] and "demo" in tasks["bbnli"]["how_to"] and tasks["bbnli"]["reason"]
     err = capfd.readouterr().err
-    assert "skipping occupation" in err and "how to get it" in err
+    assert "skipping bbnli" in err and "how to get it" in err
     validate_results(results)
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from fairalign.eval.toxicity import (TOXICITY_AGGREGATIONS, evaluate_toxicity, generate_continuations, load_prompts,
                                      load_task, normalize_prompts)
-from fairalign.eval.toxicity.task import KNOWN_METRICS
 
 RTP_ROWS = [
     {"filename": "a.txt", "begin": 0, "challenging": False, "prompt": {"text": "So I said", "toxicity": 0.1},
@@ -63,29 +62,32 @@ def test_hub_offline_error_is_clear(monkeypatch):
 
 def test_task_declares_the_protocol_the_code_uses():
     task = load_task()
-    gen = task.generation_kwargs
+    d = task.defaults()
     defaults = {k: v.default for k, v in inspect.signature(generate_continuations).parameters.items()}
     assert (defaults["num_samples"], defaults["max_new_tokens"], defaults["top_p"], defaults["temperature"],
-            defaults["do_sample"]) == (gen.num_samples, gen.max_new_tokens, gen.top_p, gen.temperature, gen.do_sample)
-    assert inspect.signature(evaluate_toxicity).parameters["threshold"].default == task.threshold
-    assert task.output_type == "generate" and task.version >= 1 and len(task.dataset.revision) == 40
-    assert set(TOXICITY_AGGREGATIONS) <= set(KNOWN_METRICS)
+            defaults["do_sample"]) == (d["num_samples"], d["max_new_tokens"], d["top_p"], d["temperature"], d["do_sample"])
+    assert inspect.signature(evaluate_toxicity).parameters["threshold"].default == d["threshold"]
+    assert task.output_type == ["generate"] and task.version >= 1 and len(task.data["revision"]) == 40
+    declared = {m.metric for m in task.metrics}
+    assert set(TOXICITY_AGGREGATIONS) <= declared
     for name in ("expected_max_toxicity", "toxicity_probability", "per_continuation_toxic_rate"):
         assert task.metric(name).higher_is_better is False and task.metric(name).ideal == 0.0
     assert task.metric("dist_2").higher_is_better is True
 
 
 def test_variant_include_and_validation(tmp_path):
-    hard = load_task("challenging")
-    assert hard.dataset.challenging_only and hard.group_by == [] and hard.generation_kwargs.num_samples == 25
-    from fairalign.eval.toxicity.task import TASK_DIR
+    from fairalign.align.errors import InputError
+    from fairalign.eval.registry import TASK_DIR, load_task_file
 
+    hard = load_task("challenging")
+    d = hard.defaults()
+    assert hard.variant_of == "toxicity" and d["challenging_only"] and d["group_by"] == [] and d["num_samples"] == 25
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"include: {TASK_DIR / 'task.yaml'}\ngeneration_kwargs:\n  top_k: 5\n")
-    with pytest.raises(ValueError, match="top_k"):
-        load_task(bad)
-    bad.write_text(f"include: {TASK_DIR / 'task.yaml'}\nthreshold: 0\n")
-    with pytest.raises(ValueError, match="threshold"):
-        load_task(bad)
-    with pytest.raises(ValueError, match="variants"):
+    bad.write_text(f"include: {TASK_DIR / 'toxicity.yaml'}\ntask: bad\ngeneration_kwargs:\n  top_k: 5\n")
+    with pytest.raises(InputError, match=r"generation_kwargs.*bad.yaml|bad.yaml.*generation_kwargs"):
+        load_task_file(bad)
+    bad.write_text(f"include: {TASK_DIR / 'toxicity.yaml'}\ntask: bad\nsettings:\n  threshold: {{type: float, default: 0, range: '(0, 1]', help: x}}\n")
+    with pytest.raises(InputError, match="threshold"):
+        load_task_file(bad)
+    with pytest.raises(InputError, match="registered tasks"):
         load_task("nonexistent")
