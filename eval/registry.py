@@ -4,7 +4,7 @@ A task is `eval/tasks/<name>.yaml` (discovered: no list to edit) plus, only for 
 Python module its `module:` key names (default: `fairalign.eval.tasks.<name>`). The YAML's keys:
 
     task, version, description          name (the file's stem unless it `include:`s a base), protocol version, one line
-    module                              the module with `run(...)` (and optional `Protocol`, `resolve`, `caveats`)
+    module                              the module with `run(...)` (and optional `Protocol`, `resolve`)
     output_type                         generate | loglikelihood | classify (a list when several)
     parallel                            true: the module shards its work across processes (`ctx.dist`)
     data                                {source: <registered source>, ...that source's keyword arguments}
@@ -104,8 +104,10 @@ class SettingSpec:
         for x in numbers:
             if isinstance(x, (int, float)) and not isinstance(x, bool):
                 check_number(x, where, self.range, integer=isinstance(x, int))
-        if self.choices is not None and value not in self.choices:
-            raise InputError(f"{where}={value!r} is not one of {self.choices}")
+        if self.choices is not None:
+            bad = [v for v in (value if isinstance(value, list) else [value]) if v not in self.choices]
+            if bad:
+                raise InputError(f"{where}={value!r}: {bad} not among the choices {self.choices}")
         return value
 
 

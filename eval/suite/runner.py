@@ -68,14 +68,15 @@ def _say(message: str) -> None:
 
 
 def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | None = None, scorer=None,
-              bbnli_predictor=None, reports: bool = True, dist: Dist | None = None, **injected) -> dict:
+              bbnli_predictor=None, reports: bool = True, dist: Dist | None = None, inject: dict | None = None) -> dict:
     """Run the suite and return the results (also written to <out>/results.json, with the reports).
 
     config: a `SuiteConfig`, a dict of its fields, or a suite YAML path. out_dir: overrides `config.out`.
     scorer: a toxicity scorer (texts -> scores in [0, 1] or None) instead of the one the settings name.
     bbnli_predictor: fn(system, lm, settings) -> predictor (premises, hypotheses) -> labels, instead of
-    prompting each system as a judge. Other keyword arguments are injected into the tasks by name
-    (`ctx.injected`). reports: also write report.html and report.md. dist: the processes sharing the run
+    prompting each system as a judge. inject: {task: {name: object}} for any task (`ctx.injected`; `scorer` and
+    `bbnli_predictor` are shorthands for the toxicity tasks' and BBNLI's). reports: also write report.html and
+    report.md. dist: the processes sharing the run
     (default: from the launcher's environment). Returns the results on process 0, None on the others.
     Raises FolderInUseError when another run holds the output folder.
     """
@@ -87,14 +88,28 @@ def run_suite(config, *, progress: bool = True, out_dir: str | os.PathLike | Non
     config.out = str(out)
     for spec in config.systems:
         check_files(spec)
-    injected = {k: v for k, v in {"scorer": scorer, "bbnli_predictor": bbnli_predictor, **injected}.items()
-                if v is not None}
+    injected = _injections(config, scorer, bbnli_predictor, inject or {})
     plan = _plan(config, injected)  # settings and data: errors before any model loads
     dist = dist or Dist.from_environment()
     folder = hold_folder(out, "fairalign eval suite") if dist.is_main else contextlib.nullcontext()
     with folder, _library_bars_off():
         dist.barrier()  # the others start once process 0 holds the folder
         return _run(config, plan, out, progress and dist.is_main, injected, reports, dist)
+
+
+def _injections(config: SuiteConfig, scorer, bbnli_predictor, inject: dict) -> dict:
+    """{task: {name: object}}: what each task finds in `ctx.injected`."""
+    out = {task: dict(inject.get(task, {})) for task in config.tasks}
+    unknown = sorted(set(inject) - set(config.tasks))
+    if unknown:
+        raise InputError(f"inject: {unknown} are not tasks of this run ({config.tasks})")
+    for task in config.tasks:
+        module = load_task(task).module_name
+        if scorer is not None and module == "fairalign.eval.tasks.toxicity":  # toxicity and its variants
+            out[task].setdefault("scorer", scorer)
+        if bbnli_predictor is not None and module == "fairalign.eval.tasks.bbnli":
+            out[task].setdefault("bbnli_predictor", bbnli_predictor)
+    return out
 
 
 @dataclass
@@ -117,18 +132,19 @@ def _plan(config: SuiteConfig, injected: dict) -> _Plan:
         if hasattr(spec.module, "resolve"):
             resolved.update(spec.module.resolve(spec, resolved, suite))
         settings[name] = {"task": name, "task_version": spec.version, **resolved}
-    # An injected scorer or predictor replaces what the settings name: record it (and fingerprint it) instead.
-    if "scorer" in injected:
-        from fairalign.eval.toxicity.scorers import describe_scorer
+    # An injected object replaces what the settings name: record it (and fingerprint it) instead.
+    for name, objects in injected.items():
+        for key, obj in objects.items():
+            label = getattr(obj, "name", None) or getattr(obj, "__qualname__", None) or type(obj).__qualname__
+            if key == "scorer" and "scorer" in settings[name]:
+                from fairalign.eval.toxicity.scorers import describe_scorer
 
-        for name, spec in specs.items():
-            if "scorer" in spec.settings:
-                settings[name].update(scorer=describe_scorer(injected["scorer"]).get("name"), scorer_model=None,
-                                      scorer_label=None)
-    if "bbnli_predictor" in injected and "bbnli" in settings:
-        p = injected["bbnli_predictor"]
-        settings["bbnli"]["predictor"] = (getattr(p, "name", None) or getattr(p, "__qualname__", None)
-                                          or type(p).__qualname__)
+                settings[name]["scorer"] = describe_scorer(obj).get("name")
+                settings[name].update({k: None for k in ("scorer_model", "scorer_label") if k in settings[name]})
+            elif key == "bbnli_predictor":
+                settings[name]["predictor"] = label
+            else:
+                settings[name][f"injected_{key}"] = label
     sources, skipped = {}, {}
     for name, spec in specs.items():
         data = {k: v for k, v in spec.data.items() if k != "source"}
@@ -201,7 +217,7 @@ def _evaluate_system(spec, config: SuiteConfig, plan: _Plan, shared: dict, injec
             bar.set_description(f"suite: {spec.name} / {name}")
             loaded = loaded or load_system(spec, config.device, config.dtype, config.batch_size)
             ctx = TaskContext(out / "systems" / spec.name / name, ident, task, suite, dist if task.parallel else Dist(),
-                              injected, shared)
+                              injected[name], shared)
             start = time.time()
             try:
                 output = task.module.run(loaded, plan.sources[name], plan.settings[name], ctx)

@@ -232,7 +232,8 @@ def test_an_injected_scorer_replaces_vader_and_says_so(tmp_path):
     systems = [SystemSpec("biased", lm=KeywordLM("biased", BIASED))]
     # the threshold on a score the scorer gives: "<=" counts it as negative
     config = _config(tmp_path / "run", systems, axes=["gender"], negative_threshold=-0.5)
-    entry = run_suite(config, scorer=by_length, progress=False, reports=False)["systems"][0]["tasks"]["counterfactual"]
+    entry = run_suite(config, inject={"counterfactual": {"scorer": by_length}}, progress=False,
+                      reports=False)["systems"][0]["tasks"]["counterfactual"]
     # woman: "wonderful great" (-0.5) three times; man: "terrible awful" (-0.5), "a nice day" (0.5), "terrible awful"
     assert entry["metrics"]["gender.sentiment_gap"]["value"] == pytest.approx(-0.5 / 3 - (-0.5))
     assert entry["metrics"]["gender.negative_rate_gap"]["value"] == pytest.approx(1.0 - 2 / 3)

@@ -124,8 +124,10 @@ def test_settings_are_checked_against_the_tasks_schema():
         spec.resolve_settings({"top_p": float("nan")})
     with pytest.raises(InputError, match=r"unknown setting\(s\) \['k'\] for task 'toxicity'"):
         spec.resolve_settings({"k": 25})
-    with pytest.raises(InputError, match=r"occupation.scoring='all' is not one of"):
+    with pytest.raises(InputError, match=r"occupation.scoring='all': \['all'\] not among the choices"):
         load_task("occupation").resolve_settings({"scoring": "all"})
+    with pytest.raises(InputError, match=r"\['d3o'\] not among the choices"):  # a list: each item is checked
+        load_task("occupation").resolve_settings({"directions": ["o2d", "d3o"]})
 
 
 def test_malformed_yaml_names_the_file(tmp_path):
