@@ -27,8 +27,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(processes: int, args, out: Path) -> float:
-    threads = max(1, (os.cpu_count() or 1) // processes)
+def run(processes: int, args, out: Path, threads: int | None = None) -> float:
+    threads = threads or max(1, (os.cpu_count() or 1) // processes)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": str(threads), "ACCELERATE_USE_CPU": "true" if args.device == "cpu" else ""}
     cmd = ["-m", "fairalign.eval", "run", "--model", args.model, "--tasks", args.tasks, "--out", str(out),
@@ -58,16 +58,28 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--set", action="append", default=None, metavar="TASK.SETTING=VALUE")
+    p.add_argument("--repeats", type=int, default=1, help="alternate the runs this many times (noisy machines)")
     args = p.parse_args()
     args.set = args.set or ["toxicity.prompts=demo", "toxicity.limit=16", "toxicity.num_samples=4",
                             "toxicity.max_new_tokens=16", "toxicity.scorer=profanity", "toxicity.ppl_model=none"]
+    cores = os.cpu_count() or 1
+    sides = {f"1 process x {cores} threads": (1, cores), "1 process x 1 thread": (1, 1),
+             f"{args.processes} processes x {max(1, cores // args.processes)} thread(s)": (args.processes, None)}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    found = {}
     with tempfile.TemporaryDirectory() as tmp:
-        one = run(1, args, Path(tmp) / "one")
-        many = run(args.processes, args, Path(tmp) / "many")
-        same = numbers(Path(tmp) / "one") == numbers(Path(tmp) / "many")
-    print(f"model {args.model}, tasks {args.tasks}, settings {args.set}, {os.cpu_count()} cores")
-    print(f"1 process: {one:.1f} s   {args.processes} processes: {many:.1f} s   speed-up {one / many:.2f}x   "
-          f"identical numbers: {same}")
+        for r in range(args.repeats):  # interleaved, so a slow spell of a shared machine hits every side
+            for i, (name, (processes, threads)) in enumerate(sides.items()):
+                out = Path(tmp) / f"{r}-{i}"
+                times[name].append(run(processes, args, out, threads))
+                found[name] = numbers(out)
+    same = len({json.dumps(v, sort_keys=True) for v in found.values()}) == 1
+    print(f"model {args.model}, tasks {args.tasks}, settings {args.set}, {cores} cores, {args.repeats} repeat(s)")
+    base = min(times[next(iter(sides))])
+    for name, ts in times.items():
+        print(f"{name:<28} best {min(ts):7.1f} s  (all: {', '.join(f'{t:.1f}' for t in ts)})  "
+              f"speed-up vs the first line {base / min(ts):.2f}x")
+    print(f"identical numbers on every side: {same}")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ produced (None) are excluded and counted, never read as 0. The numbers are those
 the same samples_per_prompt.
 """
 
-_OPTIONS = {
-    "threshold": "a score >= threshold is toxic (default 0.5)",
+_OPTIONS = {  # defaults from the task registry (eval/tasks/toxicity.yaml), so the module and the suite agree
+    "threshold": f"a score >= threshold is toxic (default {load_task().defaults()['threshold']})",
     "num_resamples": "bootstrap resamples per interval (default 1000)",
     "seed": "bootstrap seed (default 0)",
 }
