@@ -11,8 +11,9 @@ One rule for proportions (shares of events in [0, 1]):
 - over independent units (prompts with a toxic sample / prompts): Wilson, method "wilson";
 - pooled over clustered units (toxic continuations / continuations, clustered by prompt; BBNLI rates,
   clustered by premise): the cluster bootstrap, but where it collapses to a point (no events, or all)
-  Wilson at n = number of clusters, method "wilson (clusters)": conservative, since clusters are the
-  independent units. A statistic marks itself as such a pooled share by returning a `Proportion`.
+  Wilson at n = number of clusters that hold the share's trials, method "wilson (clusters)":
+  conservative, since clusters are the independent units. A statistic marks itself as such a pooled
+  share by returning a `Proportion`.
 - `bootstrap_p_value` and `holm` give the p-values of bootstrap differences and their multiplicity
   adjustment (Holm 1979).
 """
@@ -100,10 +101,18 @@ def bootstrap_ci(
     low, high = percentile_interval(bootstrap_draws(clusters, statistic, num_resamples, seed), num_resamples, confidence)
     if isinstance(point, Proportion) and low is not None and high - low <= 1e-12:
         # Every resample gave the same share (e.g. no event at all): a zero-width interval claims a
-        # certainty that n clusters cannot give. Wilson over the clusters, the independent units.
-        low, high = wilson_interval(value * n, n, confidence)
+        # certainty that a few clusters cannot give. Wilson over the clusters, the independent units.
+        low, high = cluster_wilson_interval(clusters, statistic, value, confidence)
         return Estimate(value, low, high, n, method="wilson (clusters)")
     return Estimate(value, low, high, n)
+
+
+def cluster_wilson_interval(clusters: list, statistic: Callable[[list], float], value: float,
+                            confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Wilson for a pooled share `value` read at n = the clusters that hold its trials (those on which the
+    share is defined alone): a premise without test rows says nothing about test accuracy."""
+    n = sum(finite(statistic([c])) is not None for c in clusters)
+    return wilson_interval(min(value * n, n), n, confidence) if n else (None, None)
 
 
 def bootstrap_draws(clusters: Sequence, statistic: Callable[[list], float], num_resamples: int = 1000,

@@ -100,6 +100,14 @@ def test_degenerate_pooled_share_falls_back_to_wilson_at_the_number_of_clusters(
     assert full.value == 1.0 and (full.low, full.high) == wilson_interval(10, 10)
 
 
+def test_clusters_without_trials_do_not_count_for_wilson():
+    """A premise without test rows says nothing about test accuracy: n is the 5 clusters with trials."""
+    clusters = [(0, 3)] * 5 + [(0, 0)] * 5
+    est = bootstrap_ci(clusters, _pooled, num_resamples=200)
+    assert est.method == "wilson (clusters)" and (est.low, est.high) == wilson_interval(0, 5)
+    assert est.n == 10  # the clusters resampled, as for every other metric
+
+
 def test_pooled_share_with_spread_keeps_the_cluster_bootstrap():
     clusters = [(i % 3, 3) for i in range(12)]
     est = bootstrap_ci(clusters, _pooled, num_resamples=300, seed=4)
