@@ -23,7 +23,7 @@ Disaggregated (reported separately instead of netted):
   counter_stereotype_rate_stereotypical  = |{S : ŷ ∉ {1, b}}| / |S|       ideal 0 (wrong, not biased)
   counter_stereotype_rate_counterfactual = |{A : ŷ = b}| / |A|            ideal 0
 The rates (accuracies, the four rates above, the neutral rate, brittleness) are pooled shares: they return
-a `fairalign.eval.stats.Proportion`, so their premise-cluster bootstrap falls back to Wilson at n = premises
+a `fairalign.eval.stats.Proportion`, so their premise-cluster bootstrap falls back to Wilson over the premises
 where it collapses to a point (e.g. no stereotype-aligned answer at all); the scores and the gap do not.
 """
 from __future__ import annotations
