@@ -68,7 +68,7 @@ def metrics_figure(results: dict, task: str) -> bytes | None:
     labels = {k: textwrap.wrap(v, 44) for k, v in metric_labels(results, task).items()}
     title_lines = max(len(v) for v in labels.values()) + 1
     rows = math.ceil(len(keys) / COLS)
-    fig = Figure(figsize=(4.2 * min(COLS, len(keys)), (2.3 + 0.15 * title_lines) * rows + 1.0))
+    fig = Figure(figsize=(4.2 * min(COLS, len(keys)), (2.2 + 0.13 * title_lines) * rows + 1.0))
     for k, key in enumerate(keys):
         ax = fig.add_subplot(rows, min(COLS, len(keys)), k + 1)
         info = systems[0]["tasks"][task]["metrics"][key]
@@ -89,7 +89,7 @@ def metrics_figure(results: dict, task: str) -> bytes | None:
     fig.suptitle(f"{task}: value and 95% CI per system", fontsize=10)
     # Fixed margins: tight_layout re-draws every panel to measure it, several times slower with many panels.
     fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.95 / fig.get_figheight(), bottom=0.3 / fig.get_figheight() + 0.02,
-                        hspace=0.35 + 0.18 * title_lines, wspace=0.3)
+                        hspace=0.2 + 0.12 * title_lines, wspace=0.3)
     return _png(fig)
 
 
@@ -146,7 +146,7 @@ def differences_plot(results: dict, task: str):
         ax.set_title(SCALE_TITLES.get(scale, scale), fontsize=9, loc="left")
         ax.set_xlabel(f"system - {results['comparisons']['baseline']}", fontsize=8)
     fig.suptitle(f"{task}: differences to the baseline (95% CI; filled = paired, hollow = unpaired)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the suptitle above the panels
     return fig
 
 
