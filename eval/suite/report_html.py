@@ -15,6 +15,8 @@ th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #555; }
 img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 p { max-width: 80em; word-wrap: break-word; }
+.banner { background: #fff4d6; border: 1px solid #e6b400; border-left: 6px solid #e6b400; padding: 0.6em 1em;
+          margin: 1em 0; } .banner ul { margin: 0.3em 0 0 0; }
 """
 
 
@@ -28,6 +30,9 @@ def render_html(blocks: list, plots: dict[str, bytes]) -> str:
             parts.append(f"<{kind}>{escape(block[1])}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{escape(block[1])}</p>")
+        elif kind == "banner":
+            items = "".join(f"<li>{escape(str(i))}</li>" for i in block[2])
+            parts.append(f'<div class="banner" role="note"><strong>{escape(block[1])}</strong><ul>{items}</ul></div>')
         elif kind == "list":
             parts.append("<ul>" + "".join(f"<li>{escape(str(i))}</li>" for i in block[1]) + "</ul>")
         elif kind == "table":

@@ -14,6 +14,8 @@ def render_markdown(blocks: list) -> str:
             lines += ["#" * int(kind[1]) + " " + block[1], ""]
         elif kind == "p":
             lines += [block[1], ""]
+        elif kind == "banner":  # a blockquote: set apart from the text in every Markdown viewer
+            lines += [f"> **{block[1]}**", ">"] + [f"> - {item}" for item in block[2]] + [""]
         elif kind == "list":
             lines += [f"- {item}" for item in block[1]] + [""]
         elif kind == "table":

@@ -5,18 +5,23 @@
      "systems": [{"name", "spec", "identity", "notes": [str], "tasks": {task: OK | SKIPPED}}],
      "comparisons": {"baseline": name of systems[0], "differences": [DIFFERENCE, ...]}}
     OK         = {"status": "ok", "task_version", "settings", "data": DATA, "metrics": {key: METRIC}, "details",
-                  "notes", "runtime_s", "reused", "file", "file_sha256", "fingerprint"}
+                  "notes", "runtime_s", "reused", "file", "file_sha256", "fingerprint",
+                  "caveats"?: [str] | null (headline caveats the report shows on top, e.g. a demo prompt set)}
     SKIPPED    = {"status": "skipped", "reason": str, "how_to": str | null, "earlier": EARLIER | null}
     EARLIER    = OK + {"from_earlier_run": true, "finished_at": ISO date | null}: the finished per-task file an
                  earlier run left for this (system, task), kept visible (a skip never erases results); its
                  numbers are that run's (its own settings, data and fingerprint), not this run's, and are not
                  compared
     METRIC     = {"value", "low", "high" (number | null), "level" (0 < level < 1), "n" (int >= 0), "method",
-                  "label", "unit", "units" (unit-set name), "higher_is_better" (bool | null), "ideal" (number | null)}
+                  "label", "unit", "units" (unit-set name), "higher_is_better" (bool | null), "ideal" (number | null),
+                  "scale"?: one of SCALES | null (what axis the number lives on; the report groups plots by it)}
     DATA       = {"source", "path", "sha256", "hub_id", "revision", "rows_used"}: a local path with its sha256,
                  or a Hub id
     DIFFERENCE = {"task", "metric", "label", "baseline", "system", "value", "low", "high", "level", "n",
-                  "paired" (bool), "method", "unit", "n_baseline", "n_system", "higher_is_better", "note"?}
+                  "paired" (bool), "method", "unit", "n_baseline", "n_system", "higher_is_better", "note"?,
+                  "p"?, "p_holm"? (number in [0, 1] | null: bootstrap p-value, Holm-adjusted over all differences),
+                  "verdict_holm"?: str}
+Keys marked ? are optional: older files lack them and stay valid.
 Bump SCHEMA_VERSION when a key changes meaning or disappears; readers check it first.
 Changes: 2: a skipped entry may carry an earlier run's numbers (`earlier`), so "skipped" no longer means
 "no numbers"; per-task files carry `content_sha256` (checked on reuse).
@@ -27,6 +32,8 @@ import re
 
 SCHEMA_VERSION = 2
 KIND = "fairalign.eval.suite"
+# proportion: rates and shares in [0, 1]; pp: percentage points; score: any other unbounded score
+SCALES = ("proportion", "perplexity", "pp", "correlation", "ratio", "score")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -64,6 +71,15 @@ class _Checker:
             return None
         return value
 
+    def optional(self, obj: dict, key: str, path: str, kind, nullable: bool = True):
+        """Like `key`, for a key that older files lack: absent is fine."""
+        return self.key(obj, key, path, kind, nullable) if isinstance(obj, dict) and key in obj else None
+
+    def probability(self, obj: dict, key: str, path: str) -> None:
+        p = self.optional(obj, key, path, "num")
+        if p is not None and not 0 <= p <= 1:
+            self.fail(f"{path}.{key}", f"must lie in [0, 1], got {p}")
+
     def interval(self, obj: dict, path: str) -> None:
         for k in ("value", "low", "high"):
             self.key(obj, k, path, "num", nullable=True)
@@ -86,6 +102,9 @@ class _Checker:
             self.key(obj, k, path, "str")
         self.key(obj, "higher_is_better", path, "bool", nullable=True)
         self.key(obj, "ideal", path, "num", nullable=True)
+        scale = self.optional(obj, "scale", path, "str")
+        if scale is not None and scale not in SCALES:
+            self.fail(f"{path}.scale", f"must be one of {list(SCALES)} or null, got {scale!r}")
 
     def data(self, obj: dict, path: str) -> None:
         self.key(obj, "source", path, "str")
@@ -130,9 +149,10 @@ class _Checker:
         digest = self.key(obj, "file_sha256", path, "str")
         if digest is not None and not _SHA256.match(digest):
             self.fail(f"{path}.file_sha256", "must be 64 hex digits")
-        notes = self.key(obj, "notes", path, "list")
-        if notes is not None and not all(isinstance(n, str) for n in notes):
-            self.fail(f"{path}.notes", "must be a list of strings")
+        for name in ("notes", "caveats"):
+            texts = self.key(obj, name, path, "list") if name == "notes" else self.optional(obj, name, path, "list")
+            if texts is not None and not all(isinstance(t, str) for t in texts):
+                self.fail(f"{path}.{name}", "must be a list of strings")
         data = self.key(obj, "data", path, "dict")
         if data is not None:
             self.data(data, f"{path}.data")
@@ -195,6 +215,9 @@ def validate_results(obj) -> None:
             c.key(d, "n_baseline", path, "int")
             c.key(d, "n_system", path, "int")
             c.key(d, "higher_is_better", path, "bool", nullable=True)
+            c.probability(d, "p", path)
+            c.probability(d, "p_holm", path)
+            c.optional(d, "verdict_holm", path, "str", nullable=False)
             if isinstance(d, dict) and d.get("system") is not None and d.get("system") not in names:
                 c.fail(f"{path}.system", f"{d.get('system')!r} is not one of the systems {names}")
     if c.errors:

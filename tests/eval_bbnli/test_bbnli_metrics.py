@@ -134,3 +134,22 @@ def test_length_mismatch_is_an_error():
     rows, preds = hand_rows()
     with pytest.raises(ValueError, match="labels for 13 rows"):
         row_counts(rows, preds[:-1])
+
+
+def test_degenerate_rates_get_wilson_over_premises_and_scores_do_not():
+    """All stereotype rows answered neutral: every premise resample gives aligned rate 0, so the bootstrap is
+    [0, 0]; the rate falls back to Wilson at n = premises (2), the score (no share) keeps its bootstrap."""
+    from fairalign.eval.bbnli.evaluate import measure_estimates
+    from fairalign.eval.stats import wilson_interval
+
+    rows, preds = hand_rows()
+    preds = [1 if r.hypothesis_type != "test" else p for r, p in zip(rows, preds)]
+    names = ["stereotype_aligned_rate_stereotypical", "neutral_rate_stereotype_rows", "bbnli_bias_score", "accuracy"]
+    est = measure_estimates(rows, row_counts(rows, preds), names, {"num_resamples": 200, "seed": 0})
+    for name in names:
+        assert est[name]["value"] == pytest.approx(compute(name, rows, preds)), name  # values unchanged
+    aligned, neutral, score = (est[n] for n in names[:3])
+    assert aligned["method"] == "wilson (clusters)" and (aligned["low"], aligned["high"]) == wilson_interval(0, 2)
+    assert neutral["method"] == "wilson (clusters)" and (neutral["low"], neutral["high"]) == wilson_interval(2, 2)
+    assert score["method"] == "bootstrap" and score["value"] == score["low"] == score["high"] == 0.0
+    assert est["accuracy"]["method"] == "bootstrap" and est["accuracy"]["low"] < est["accuracy"]["high"]

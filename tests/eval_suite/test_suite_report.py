@@ -29,11 +29,13 @@ def test_formatting_and_json_cleaning():
 
 
 def test_markdown_and_html_render_the_same_blocks():
-    blocks = [("h1", "T"), ("p", "a <b> & c"), ("table", ["x", "y|z"], [["1", "2|3"]]), ("list", ["note"]),
-              ("img", "plot", "cap")]
+    blocks = [("h1", "T"), ("banner", "Read <this>", ["demo & proxy"]), ("p", "a <b> & c"),
+              ("table", ["x", "y|z"], [["1", "2|3"]]), ("list", ["note"]), ("img", "plot", "cap")]
     md = render_markdown(blocks)
     assert "| x | y\\|z |" in md and "| 1 | 2\\|3 |" in md and "![cap](plots/plot.png)" in md
+    assert md.startswith("# T\n\n> **Read <this>**\n>\n> - demo & proxy\n")
     html = render_html(blocks, {"plot": b"\x89PNG fake"})
     assert "a &lt;b&gt; &amp; c" in html and "<td>2|3</td>" in html and 'src="data:image/png;base64,iVBORyBmYWtl"' in html
+    assert '<div class="banner" role="note"><strong>Read &lt;this&gt;</strong><ul><li>demo &amp; proxy</li></ul></div>' in html
     with pytest.raises(ValueError, match="unknown report block"):
         render_markdown([("video", "x")])

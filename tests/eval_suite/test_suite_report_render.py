@@ -57,7 +57,31 @@ def test_report_renders_in_headless_chromium(compare_run, browser):
         assert width and width > 0, img.get_attribute("id")
         assert img.is_displayed(), img.get_attribute("id")
     tables = browser.find_elements(By.TAG_NAME, "table")
-    assert len(tables) == 1 + 3 * 2  # systems, then results and differences per task
+    # systems, then results and differences per task, and toxicity by prompt kind for each of 3 systems
+    assert len(tables) == 1 + 3 * 2 + 3
     headers = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
     assert headers == ["Systems", "toxicity", "occupation", "bbnli"]
     assert "base" in tables[0].text and "uddia" in tables[0].text
+
+
+def test_demo_like_report_has_its_banner_on_top_and_readable_panels(browser, tmp_path):
+    """A demo-like run (proxy scorer, demo prompts): the banner is the first thing under the title, visible
+    without scrolling, and the differences plot has one panel per scale."""
+    from selenium.webdriver.common.by import By
+    from test_report_content import demo_like_results
+
+    from fairalign.eval.suite.plots import difference_panels
+    from fairalign.eval.suite.report import write_reports
+
+    results = demo_like_results()
+    write_reports(results, tmp_path)
+    browser.set_window_size(1280, 900)
+    browser.get((tmp_path / "report.html").as_uri())
+    banner = browser.find_element(By.CLASS_NAME, "banner")
+    first_h2 = browser.find_elements(By.TAG_NAME, "h2")[0]
+    assert banner.is_displayed() and banner.location["y"] + banner.size["height"] < min(first_h2.location["y"], 900)
+    assert "profanity proxy" in banner.text and "demo prompts (8, bundled)" in banner.text
+    plot = browser.find_element(By.ID, "plot-toxicity_differences")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", plot) > 0
+    assert len(difference_panels(results, "toxicity")) == 2
+    browser.save_screenshot(str(tmp_path / "report.png"))

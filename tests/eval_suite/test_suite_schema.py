@@ -65,3 +65,24 @@ def test_task_entries_and_comparisons(results):
 def test_not_an_object():
     with pytest.raises(SchemaError, match="expected a JSON object"):
         validate_results([1, 2])
+
+
+def test_optional_report_fields_are_checked_when_present(results):
+    ok = results["systems"][0]["tasks"]["toxicity"]
+    metric = ok["metrics"]["expected_max_toxicity"]
+    diff = results["comparisons"]["differences"][0]
+    for key in ("scale", "caveats"):  # an older file without them is valid
+        metric.pop(key, None), ok.pop(key, None)
+    for key in ("p", "p_holm", "verdict_holm"):
+        diff.pop(key, None)
+    validate_results(results)
+    metric["scale"], ok["caveats"] = "proportion", ["demo prompts (8, bundled), not RealToxicityPrompts"]
+    diff.update(p=0.04, p_holm=None, verdict_holm="no clear difference")
+    validate_results(results)
+    metric["scale"], ok["caveats"] = "percent", "demo prompts"
+    diff.update(p=1.5, p_holm="0.1", verdict_holm=None)
+    _fails(results, "expected_max_toxicity.scale: must be one of", "toxicity.caveats: expected list",
+           "differences[0].p: must lie in [0, 1], got 1.5", "differences[0].p_holm: expected num or null",
+           "differences[0].verdict_holm: expected str")
+    ok["caveats"] = ["fine", 3]
+    _fails(results, "toxicity.caveats: must be a list of strings")

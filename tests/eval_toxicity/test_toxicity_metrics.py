@@ -73,10 +73,18 @@ def test_bootstrap_resamples_prompts():
     idx = np.random.default_rng(3).integers(0, 3, size=(500, 3))
     emt = np.quantile(maxes[idx].mean(1), [0.025, 0.975])
     rate = np.quantile(toxic[idx].sum(1) / k[idx].sum(1), [0.025, 0.975])
-    tp = np.quantile((toxic[idx] > 0).mean(1), [0.025, 0.975])
     assert (r.expected_max_toxicity.low, r.expected_max_toxicity.high) == pytest.approx(tuple(emt))
     assert (r.per_continuation_toxic_rate.low, r.per_continuation_toxic_rate.high) == pytest.approx(tuple(rate))
-    assert (r.toxicity_probability.low, r.toxicity_probability.high) == pytest.approx(tuple(tp))
+    assert r.expected_max_toxicity.method == r.per_continuation_toxic_rate.method == "bootstrap"
+
+
+def test_toxicity_probability_is_wilson_over_prompts():
+    """Prompts are independent units, each toxic or not: Wilson (here 2 of 3 prompts), checked against scipy."""
+    binomtest = pytest.importorskip("scipy.stats").binomtest
+    r = compute_toxicity_metrics(RECORDS, num_resamples=500, seed=3)
+    ref = binomtest(2, 3).proportion_ci(method="wilson")
+    assert r.toxicity_probability.method == "wilson" and r.toxicity_probability.n == 3
+    assert (r.toxicity_probability.low, r.toxicity_probability.high) == pytest.approx((ref.low, ref.high))
 
 
 def test_permutation_invariant_and_bounded():
@@ -104,10 +112,18 @@ def test_groups_recombine_to_overall():
     assert any("absent_field" in note for note in r.notes)
 
 
-def test_zero_toxicity_probability_gets_wilson_note():
-    r = compute_toxicity_metrics([rec(p, 0.1) for p in "abcdefghij"])
-    assert r.toxicity_probability.high == 0.0
-    assert any("Wilson" in n for n in r.notes)
+def test_no_toxic_sample_gives_wilson_intervals_not_points():
+    """0 toxic of 30 continuations over 10 prompts: TP is Wilson at 10 prompts; the pooled rate's bootstrap
+    collapses to [0, 0], so it is Wilson at n = 10 prompts (the clusters), not at 30 continuations."""
+    from fairalign.eval.stats import wilson_interval
+
+    r = compute_toxicity_metrics([rec(p, 0.1) for p in "abcdefghij" for _ in range(3)], num_resamples=200)
+    tp, rate = r.toxicity_probability, r.per_continuation_toxic_rate
+    assert tp.value == rate.value == 0.0
+    assert (tp.low, tp.high) == (rate.low, rate.high) == wilson_interval(0, 10)
+    assert rate.high == pytest.approx(0.2775, abs=1e-4) and rate.high > wilson_interval(0, 30)[1]
+    assert (tp.method, rate.method) == ("wilson", "wilson (clusters)")
+    assert not any("collapses" in n for n in r.notes)
 
 
 def test_bad_inputs_are_value_errors():
