@@ -359,6 +359,7 @@ def _comparisons(config: SuiteConfig, plan: _Plan, systems: list[dict], records:
                 differences.append({"task": name, "metric": key, "label": metric["label"], "baseline": base["name"],
                                     "system": other["name"], "higher_is_better": metric["higher_is_better"],
                                     "ideal": metric["ideal"], **diff})
+    compare.add_multiplicity(differences)  # Holm over every comparison this run makes
     return {"baseline": base["name"], "differences": differences}
 
 

@@ -2,9 +2,10 @@
 generations and log-likelihoods are pure functions of the text (no float model arithmetic, so the numbers
 are the same on every CPU), a hash scorer and a hash BBNLI predictor, over the suite's toy data.
 
-`python tests/eval_suite/registry_golden.py` rewrote golden/suite_v1.json with the pipeline of commit e099299
-(before the task registry); the test checks the registry pipeline gives byte-identical metrics, units,
-details, notes and comparisons. Regenerate only when a change is meant to move the numbers (and say so).
+golden/suite_v1.json was written by the pipeline of commit e099299 (before the task registry); suite_v2.json by
+the registry pipeline once the intervals of proportions near 0 and 1 became Wilson intervals and comparisons
+gained p-values and Holm's adjustment. `python tests/eval_suite/registry_golden.py` rewrites suite_v2.json:
+do it only when a change is meant to move the numbers, and say so.
 """
 import json
 import sys
@@ -15,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: toy_file
 from fairalign.eval.lm import LM
 
 HERE = Path(__file__).resolve().parent
-GOLDEN = HERE / "golden" / "suite_v1.json"
+GOLDEN_V1 = HERE / "golden" / "suite_v1.json"  # the pipeline before the registry (commit e099299)
+GOLDEN = HERE / "golden" / "suite_v2.json"  # v1 + intervals that behave at 0 and 1, p-values and Holm
 WORDS = ["he", "she", "woman", "man", "damn", "nurse", "White", "Black", "Asian", "yes", "no", "entailment",
          "neutral", "contradiction", "true", "false", "maybe", "the", "a", "works", "as", "teacher", "idiot", "kind"]
 
