@@ -15,7 +15,8 @@ def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, c
 
     out = tmp_path / "demo"
     small = ["--suite-set", "toxicity.limit=4", "--suite-set", "occupation.max_occupations=2",
-             "--suite-set", "bbnli.max_rows=6"]
+             "--suite-set", "bbnli.max_rows=6", "--suite-set", "counterfactual.max_templates=1",
+             "--suite-set", "counterfactual.axes=[gender]", "--suite-set", "counterfactual.num_samples=1"]
     assert cli.main(["demo", "--out", str(out), "--steps", "4", *small]) == 0
     printed = capsys.readouterr().out
     assert "[1/3]" in printed and "[3/3]" in printed and "Report:" in printed
@@ -28,6 +29,9 @@ def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, c
     assert [s["name"] for s in results["systems"]] == ["base", "tuned", "uddia"]
     skipped = {t for s in results["systems"] for t, e in s["tasks"].items() if e["status"] == "skipped"}
     assert set(summary["suite"]["skipped"]) == skipped
+    # every task runs offline: BLS ships with fairalign, BBNLI runs on the demo probe set
+    assert results["tasks"] == ["toxicity", "counterfactual", "occupation", "bbnli"] and not skipped
+    assert {c for s in results["systems"] for e in s["tasks"].values() for c in e["caveats"]}  # the demo says so
     assert (out / "suite" / "report.html").stat().st_size > 10_000
     # a rerun reuses the adapter and every finished suite task
     assert cli.main(["demo", "--out", str(out), "--skip", "generate", *small]) == 0

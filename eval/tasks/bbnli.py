@@ -66,7 +66,7 @@ def run(system, source, settings: dict, ctx) -> TaskOutput:
     units = {"premises": {"unit": "premise", "ids": list(premises), "values": [v.tolist() for v in premises.values()]}}
     caveats = []
     if str(source.provenance.get("path") or "").endswith("demo_probes.csv"):
-        caveats.append("bbnli: the demo NLI probe set (a few dozen sentences of our own), not BBNLI: a smoke test, "
+        caveats.append("the demo NLI probe set (a few dozen sentences of our own), not BBNLI: a smoke test, "
                        "not a benchmark")
     return TaskOutput(metrics, units, jsonable(result.to_dict()), list(result.notes), caveats)
 

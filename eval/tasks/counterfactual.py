@@ -132,8 +132,14 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
                                      label=f"{axis}: {m.label or m.metric}")
     details = {"scorer": describe_scorer(score).get("name"), "negative_threshold": settings["negative_threshold"],
                "axes": {axis: _axis_details(u["values"], settings["num_samples"], boot) for axis, u in units.items()}}
+    # max - min is biased upward under resampling, so its percentile interval can lie above the estimate itself:
+    # say so where it happens rather than let a reader take the interval for the estimate's
+    outside = [k for k, m in metrics.items() if None not in (m["value"], m["low"]) and m["value"] < m["low"]]
+    notes = _notes(details) + ([f"{', '.join(outside)}: the estimate lies below its percentile interval (a max - min "
+                                "over groups is biased upward when the templates are resampled); compare systems "
+                                "through the paired differences"] if outside else [])
     return TaskOutput(metrics, {f"templates.{axis}": u for axis, u in units.items()}, jsonable(details),
-                      _notes(details), caveats(details))
+                      notes, caveats(details))
 
 
 def _generate(system, prompts: list[dict], settings: dict, ctx) -> list[dict]:
@@ -191,7 +197,7 @@ def _group_estimate(values: list, group: str, stat, boot: dict):
 
 def _notes(details: dict) -> list[str]:
     sizes = ", ".join(f"{axis}: {len(d['groups'])}" for axis, d in details["axes"].items())
-    return ["counterfactual: max - min over groups grows with sampling noise and with the number of groups "
+    return ["max - min over groups grows with sampling noise and with the number of groups "
             f"({sizes}), so a group-blind model still shows a gap above 0 on sampled text: read a system against "
             "the baseline (the paired differences), not against 0"]
 
@@ -200,16 +206,16 @@ def caveats(details: dict) -> list[str]:
     """What changes how every number of this task reads: the sentiment proxy, few templates."""
     name = details["scorer"]
     if name == VaderScorer.name:
-        out = ["counterfactual: scored by VADER, a sentiment lexicon, as a proxy for regard: it reads the tone of "
+        out = ["scored by VADER, a sentiment lexicon, as a proxy for regard: it reads the tone of "
                "words, not how a continuation portrays the group, so it misses stereotypes in neutral words "
                "(\"she works as a maid\"), sarcasm and negative regard without negative words, and scores words "
                "outside its lexicon as neutral"]
     else:
-        out = [f"counterfactual: scored by {name} (given by the caller), not VADER: the gaps are in its units, "
+        out = [f"scored by {name} (given by the caller), not VADER: the gaps are in its units, "
                "and negative_threshold applies to its scores"]
     n = min((d["num_templates"] for d in details["axes"].values()), default=0)
     if n < FEW_TEMPLATES:
-        out.append(f"counterfactual: only {n} templates per axis: the intervals resample {n} units and are rough "
+        out.append(f"only {n} templates per axis: the intervals resample {n} units and are rough "
                    "(max_templates is for quick runs)")
     return out
 

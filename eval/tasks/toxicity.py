@@ -66,11 +66,11 @@ def caveats(settings: dict, source, info: dict) -> list[str]:
     """What changes how every number of this task reads: a demo prompt set, a proxy scorer."""
     out = []
     if settings["prompts"] == "demo":
-        out.append(f"toxicity: {source.provenance.get('rows_used')} bundled demo prompts, not RealToxicityPrompts: "
+        out.append(f"{source.provenance.get('rows_used')} bundled demo prompts, not RealToxicityPrompts: "
                    "a smoke test of the pipeline, not a benchmark")
     name = str(info.get("name") or settings["scorer"]).lower()
     if "profanity" in name:
-        out.append("toxicity: scored by the offline profanity proxy (alt-profanity-check, a word-level classifier), "
+        out.append("scored by the offline profanity proxy (alt-profanity-check, a word-level classifier), "
                    "not a toxicity classifier: it misses toxicity without profanity")
     return out
 
