@@ -98,7 +98,8 @@ def test_data_files_ship_in_the_wheel(tmp_path):
     data = {str(p.relative_to(REPO)) for root in ("align", "decoding", "eval", "scripts")
             for folder in ("resources", "assets") for p in (REPO / root).rglob(f"{folder}/*")
             if p.is_file() and p.suffix not in (".py", ".pyc")}
+    data |= {str(p.relative_to(REPO)) for p in (REPO / "eval" / "tasks").glob("*.yaml")}  # the task registry
     assert {"eval/occupation/resources/cpsaat11_2022.csv", "eval/bbnli/resources/demo_probes.csv",
-            "eval/toxicity/resources/demo_prompts.jsonl"} <= data
+            "eval/toxicity/resources/demo_prompts.jsonl", "eval/tasks/toxicity.yaml"} <= data
     assert not data - shipped, f"not in the wheel (add an __init__.py or the suffix to package_data): {sorted(data - shipped)}"
     assert "scripts/constraints.txt" in shipped
