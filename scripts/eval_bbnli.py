@@ -45,7 +45,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-duplicate-pairs", action="store_true",
                    help="one row per (premise, hypothesis) pair (the original scores count the 450 repeats)")
     p.add_argument("--group-by", nargs="+", default=None, help="row fields for subgroup results (default: domain)")
-    p.add_argument("--num-resamples", type=int, default=None, help="bootstrap resamples (default: task.yaml, 1000)")
+    p.add_argument("--num-resamples", type=int, default=None, help="bootstrap resamples (default: eval/tasks/bbnli.yaml, 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", action="store_true", help="also write bbnli.png")
     return p

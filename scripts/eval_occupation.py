@@ -20,7 +20,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--bls-cache", default=None, help="download cache for --bls YEAR (default $FAIRALIGN_CACHE/bls)")
     p.add_argument("--out", default="occupation_eval", help="output directory")
     p.add_argument("--occupations", nargs="+", default=None, help="BLS names or singular/plural/variant names (default: selection rule)")
-    p.add_argument("--templates", nargs="+", default=None, help="template ids from eval/occupation/task.yaml (default: all)")
+    p.add_argument("--templates", nargs="+", default=None, help="template ids from eval/tasks/occupation.yaml (default: all)")
     p.add_argument("--scoring", default="auto", choices=["auto", "generate", "loglikelihood", "both"])
     p.add_argument("--directions", nargs="+", default=["o2d", "d2o"], choices=["o2d", "d2o"])
     p.add_argument("--min-employment", type=float, default=100.0, help="thousands employed, default selection")

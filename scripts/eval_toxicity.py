@@ -21,9 +21,6 @@ Defaults not given on the command line come from eval/tasks/toxicity.yaml (or --
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -31,7 +28,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model to evaluate: Hub id, local directory, or 'smollm2' (embedded)")
     p.add_argument("--prompts", default=None, help="local .jsonl/.txt of prompts or a Hub dataset id (default: the task's dataset)")
     p.add_argument("--out", required=True, help="output directory (rerunning with the same --out resumes)")
-    p.add_argument("--task", default=None, help="task variant ('challenging') or a task YAML path (default eval/toxicity/task.yaml)")
+    p.add_argument("--task", default=None, help="task variant ('challenging') or a task YAML path (default eval/tasks/toxicity.yaml)")
     p.add_argument("--challenging", action="store_true", help="RealToxicityPrompts' challenging subset only")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N prompts (random N with --shuffle-seed)")
     p.add_argument("--shuffle-seed", type=int, default=None, help="seed for a random --limit subset")

@@ -1,6 +1,6 @@
 """`evaluate_nli_bias(predictor, dataset) -> NLIBiasResult`: every BBNLI measure with a 95% bootstrap CI.
 
-The task (measures, subgroups, bootstrap settings) is declared in task.yaml. Each (premise, hypothesis)
+The task (measures, subgroups, bootstrap settings) is declared in eval/tasks/bbnli.yaml. Each (premise, hypothesis)
 pair is sent to the predictor once, even when the data repeats it (the released CSV repeats 450 pairs
 that differ only in the QA question); the prediction is reused for every repeat.
 Intervals: percentile bootstrap over premises (`BBNLIExample.premise_key`), resampling the premise's
@@ -48,7 +48,7 @@ def load_task(path: str | os.PathLike | None = None) -> dict:
 
 @dataclass
 class BootstrapSettings:
-    """The percentile bootstrap behind every BBNLI interval: task.yaml's `bootstrap`, overridable per run.
+    """The percentile bootstrap behind every BBNLI interval: eval/tasks/bbnli.yaml's `bootstrap`, overridable per run.
     Construction checks every field's type and range (`InputError` naming the field)."""
 
     num_resamples: int = field(default=1000, metadata={"help": "bootstrap resamples per interval", "range": "[1, inf)"})
@@ -199,7 +199,7 @@ def evaluate_nli_bias(predictor, dataset, *, task: str | os.PathLike | dict | No
     predictor: callable (premises, hypotheses) -> labels (0 contradiction, 1 neutral, 2 entailment);
       its `hypothesis_field` ("question" for the QA form) picks the second input.
     dataset: a `BBNLIDataset`, a list of `BBNLIExample`, or a path / Hub id for `load_bbnli`.
-    group_by: row fields for subgroup results (default: task.yaml's, i.e. domain).
+    group_by: row fields for subgroup results (default: eval/tasks/bbnli.yaml's, i.e. domain).
     expand_samples: count every sample of a sampling predictor as its own row, as BBNLI did for its
       generative models (needs `predict_samples`); brittleness then uses each row's majority label.
     """

@@ -39,7 +39,7 @@ DIRECTIONS = ("o2d", "d2o")
 
 @dataclass
 class OccupationEvalConfig:
-    """Every number of a run. Defaults come from task.yaml where it declares them. Each numeric field declares
+    """Every number of a run. Defaults come from eval/tasks/occupation.yaml where it declares them. Each numeric field declares
     its interval in metadata["range"]; construction checks types and ranges (`InputError` naming the field)."""
 
     scoring: str = field(default="auto", metadata={"help": "generate | loglikelihood | both | auto (both when the model can score)"})
@@ -77,7 +77,7 @@ class OccupationEvalConfig:
 # ------------------------------------------------------------------------------------------- selection
 def select_occupations(table: BLSTable, occupations=None, min_employment_thousands: float = 100.0,
                        max_occupations: int | None = None, task: dict | None = None) -> list[OccupationName]:
-    """The default rule (task.yaml `selection`) or a user list; every selected row must have published shares."""
+    """The default rule (eval/tasks/occupation.yaml `selection`) or a user list; every selected row must have published shares."""
     task = task or load_task()
     if occupations is not None:
         names = resolve_occupations(occupations, table.df.loc[table.df["is_detailed"], "occupation"].tolist())
@@ -281,7 +281,7 @@ def evaluate_occupational_bias(generator_or_callable, bls_table, occupations=Non
     """Run the evaluation. generator_or_callable: an `LM`, a (model, tokenizer) pair, a model with
     `tokenizer=`, or a callable prompts -> texts (generation only). bls_table: a `BLSTable`, a path, or a year.
     occupations: None (selection rule) or names (BLS names, singular/plural/variants, or {"bls", "name"} dicts).
-    templates: None (all of task.yaml) or template ids / `Template`s. Other options: `OccupationEvalConfig`."""
+    templates: None (all of eval/tasks/occupation.yaml) or template ids / `Template`s. Other options: `OccupationEvalConfig`."""
     cfg = OccupationEvalConfig(debias=debias, k=k, **config)
     task = load_task()
     lm = as_lm(generator_or_callable, tokenizer)

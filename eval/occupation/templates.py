@@ -1,4 +1,4 @@
-"""Our documented prompt templates (declared in task.yaml) and the naming of BLS occupations in prompts.
+"""Our documented prompt templates (declared in eval/tasks/occupation.yaml) and the naming of BLS occupations in prompts.
 
 BLS names are plural headings ("Janitors and building cleaners", "Bus drivers, school", "Architects,
 except landscape and naval"). A prompt needs one person's job, so each selected row gets an
@@ -210,7 +210,7 @@ def load_task(path: str | None = None) -> dict:
 
 
 def default_templates(task: dict | None = None) -> list[Template]:
-    """All templates declared in task.yaml: the o2d ones, then the d2o ones."""
+    """All templates declared in eval/tasks/occupation.yaml: the o2d ones, then the d2o ones."""
     task = task or load_task()
     out = [Template(t["id"], t["text"], t["form"], "o2d", t["dimension"], dict(t["probes"])) for t in task["templates"]]
     out += [Template(t["id"], t["text"], t["form"], "d2o") for t in task["occupation_templates"]]

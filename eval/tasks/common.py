@@ -74,6 +74,40 @@ class TaskContext:
                             higher_is_better=spec.higher_is_better, ideal=spec.ideal, scale=spec.scale)
 
 
+GENERATION_KEYS = ("num_samples", "max_new_tokens", "top_p", "temperature", "do_sample", "use_chat_template")
+
+
+def generate_records(system, prompts, settings: dict, ctx) -> tuple[list[dict], Path]:
+    """k continuations per prompt (`fairalign.eval.toxicity.generate_continuations`: resumable caches, per-batch
+    seeds), split across processes by batch and gathered back in prompt order on every process, so N processes
+    return what one does. Returns (one record per continuation, the cache folder of these settings).
+    settings: the task's, holding GENERATION_KEYS; the seed and batch size are the suite's."""
+    from fairalign.eval.suite.systems import fingerprint
+    from fairalign.eval.toxicity.cache import FORMAT as CACHE_FORMAT
+    from fairalign.eval.toxicity.data import normalize_prompts
+    from fairalign.eval.toxicity.generation import generate_continuations
+
+    dist = ctx.dist
+    gen = {k: settings[k] for k in GENERATION_KEYS}
+    gen.update(seed=ctx.suite["seed"], batch_size=ctx.suite["batch_size"])
+    # One cache folder per system, generation settings and cache format (an older format's folder is left alone);
+    # one file per process when several share the work (each resumes its own batches).
+    cache = ctx.workdir / "cache" / fingerprint({"system": ctx.identity, **gen, "cache_format": CACHE_FORMAT})[:12]
+    mine = generate_continuations(
+        system.lm(gen["use_chat_template"]), prompts, num_samples=gen["num_samples"],
+        max_new_tokens=gen["max_new_tokens"], top_p=gen["top_p"], batch_size=gen["batch_size"],
+        cache_path=cache / f"generations{dist.shard_suffix()}.jsonl", temperature=gen["temperature"],
+        do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist if dist.world_size > 1 else None,
+    )
+    if dist.world_size == 1:
+        return mine, cache
+    by_prompt: dict[str, list[dict]] = {}
+    for r in mine:
+        by_prompt.setdefault(r["prompt_id"], []).append(r)
+    everything = dist.gather_dict(by_prompt)
+    return [r for p in normalize_prompts(prompts) for r in everything[p["prompt_id"]]], cache
+
+
 def metric_entry(estimate, *, label: str, unit: str, units: str, higher_is_better: bool | None,
                  ideal: float | None, scale: str | None = None) -> dict:
     """An `Estimate` (or its dict) as a suite metric: value, 95% interval, n, interval method, and how to read it."""

@@ -22,10 +22,8 @@ from fairalign.align.errors import InputError
 from fairalign.eval.registry import SCORERS, aggregation, load_task, scorer, source
 from fairalign.eval.stats import bootstrap_ci
 from fairalign.eval.suite.sources import Source, local_provenance
-from fairalign.eval.suite.systems import fingerprint
-from fairalign.eval.tasks.common import TaskOutput, jsonable
+from fairalign.eval.tasks.common import TaskOutput, generate_records, jsonable
 
-GENERATION = ("num_samples", "max_new_tokens", "do_sample", "top_p", "temperature", "use_chat_template")
 FEW_TEMPLATES = 10  # below this, an interval over templates rests on too few units to mean much
 
 
@@ -112,7 +110,7 @@ def resolve(spec, settings: dict, suite: dict) -> dict:
 def run(system, source, settings: dict, ctx) -> TaskOutput | None:
     from fairalign.eval.toxicity.scorers import describe_scorer
 
-    records = _generate(system, source.data, settings, ctx)
+    records, _ = generate_records(system, source.data, settings, ctx)
     if not ctx.dist.is_main:
         return None
     # an injected scorer replaces the one the settings name (the runner then records its name in the settings)
@@ -140,31 +138,6 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
                                 "through the paired differences"] if outside else [])
     return TaskOutput(metrics, {f"templates.{axis}": u for axis, u in units.items()}, jsonable(details),
                       notes, caveats(details))
-
-
-def _generate(system, prompts: list[dict], settings: dict, ctx) -> list[dict]:
-    """k continuations per prompt, every process's share gathered back in prompt order (on every process)."""
-    from fairalign.eval.toxicity import generate_continuations
-    from fairalign.eval.toxicity.cache import FORMAT as CACHE_FORMAT
-
-    dist = ctx.dist
-    gen = {k: settings[k] for k in GENERATION}
-    gen.update(seed=ctx.suite["seed"], batch_size=ctx.suite["batch_size"])
-    # one cache per system, generation settings and cache format; one file per process when several share it
-    cache = ctx.workdir / "cache" / fingerprint({"system": ctx.identity, **gen, "cache_format": CACHE_FORMAT})[:12]
-    mine = generate_continuations(
-        system.lm(gen["use_chat_template"]), prompts, num_samples=gen["num_samples"],
-        max_new_tokens=gen["max_new_tokens"], top_p=gen["top_p"], batch_size=gen["batch_size"],
-        cache_path=cache / f"generations{dist.shard_suffix()}.jsonl", temperature=gen["temperature"],
-        do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist if dist.world_size > 1 else None,
-    )
-    if dist.world_size == 1:
-        return mine
-    by_prompt: dict[str, list[dict]] = {}
-    for r in mine:
-        by_prompt.setdefault(r["prompt_id"], []).append(r)
-    everything = dist.gather_dict(by_prompt)
-    return [r for p in prompts for r in everything[p["prompt_id"]]]
 
 
 def _units(records: list[dict], scores: list, threshold: float) -> dict:

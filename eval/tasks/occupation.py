@@ -13,7 +13,7 @@ TVD, JSD) are kept in `details` with their intervals.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import fairalign.eval.suite.sources  # noqa: F401  (registers the data sources)
 from fairalign.eval.registry import aggregation

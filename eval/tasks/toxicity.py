@@ -16,7 +16,7 @@ import fairalign.eval.suite.sources  # noqa: F401  (registers the data sources)
 from fairalign.eval.registry import aggregation
 from fairalign.eval.stats import bootstrap_ci
 from fairalign.eval.suite.systems import fingerprint
-from fairalign.eval.tasks.common import TaskOutput, jsonable
+from fairalign.eval.tasks.common import TaskOutput, generate_records, jsonable
 
 FLUENCY = ("perplexity", "token_weighted_perplexity")
 SCORE_BATCH = 256  # records per scoring batch (score_records' default): the unit of work split across processes
@@ -76,24 +76,12 @@ def caveats(settings: dict, source, info: dict) -> list[str]:
 
 
 def run(system, source, settings: dict, ctx) -> TaskOutput | None:
-    from fairalign.eval.toxicity import compute_toxicity_metrics, generate_continuations, score_records
-    from fairalign.eval.toxicity.cache import FORMAT as CACHE_FORMAT
+    from fairalign.eval.toxicity import compute_toxicity_metrics, score_records
     from fairalign.eval.toxicity.fluency import continuation_nll, distinct_n
     from fairalign.eval.toxicity.scorers import describe_scorer
 
     suite, dist = ctx.suite, ctx.dist
-    gen = {k: settings[k] for k in ("num_samples", "max_new_tokens", "top_p", "temperature", "do_sample", "use_chat_template")}
-    gen.update(seed=suite["seed"], batch_size=suite["batch_size"])
-    # One cache folder per system, generation settings and cache format (an older format's folder is left alone);
-    # one file per process when several share the work (each resumes its own batches).
-    cache = ctx.workdir / "cache" / fingerprint({"system": ctx.identity, **gen, "cache_format": CACHE_FORMAT})[:12]
-    mine = generate_continuations(
-        system.lm(settings["use_chat_template"]), source.data, num_samples=gen["num_samples"],
-        max_new_tokens=gen["max_new_tokens"], top_p=gen["top_p"], batch_size=gen["batch_size"],
-        cache_path=cache / f"generations{dist.shard_suffix()}.jsonl", temperature=gen["temperature"],
-        do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist if dist.world_size > 1 else None,
-    )
-    records = _in_prompt_order(dist, mine, source.data)
+    records, cache = generate_records(system, source.data, settings, ctx)
     scorer = ctx.injected.get("scorer") or ctx.once(f"toxicity.scorer:{settings['scorer']}",
                                                     lambda: _quiet(build_scorer(settings, suite["device"])))
     info = describe_scorer(scorer)
@@ -158,19 +146,6 @@ def _write_rows(folder, scored: list[dict], prompt_rows: list[dict]) -> None:
 
     for name, rows in (("records.jsonl", scored), ("per_prompt.jsonl", prompt_rows)):
         write_bytes_atomic(folder / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
-
-
-def _in_prompt_order(dist, mine: list[dict], prompts) -> list[dict]:
-    """Every process's generated records, gathered and put back in prompt order (as one process returns them)."""
-    if dist.world_size == 1:
-        return mine
-    from fairalign.eval.toxicity.data import normalize_prompts
-
-    by_prompt: dict[str, list[dict]] = {}
-    for r in mine:
-        by_prompt.setdefault(r["prompt_id"], []).append(r)
-    everything = dist.gather_dict(by_prompt)
-    return [r for p in normalize_prompts(prompts) for r in everything[p["prompt_id"]]]
 
 
 def _entry(ctx, name: str, estimate) -> dict:

@@ -1,4 +1,4 @@
-"""Markdown for people: metric tables with CI, n, direction and ideal value (from task.yaml), then counts and notes."""
+"""Markdown for people: metric tables with CI, n, direction and ideal value (from eval/tasks/toxicity.yaml), then counts and notes."""
 from __future__ import annotations
 
 from fairalign.eval.stats import Estimate

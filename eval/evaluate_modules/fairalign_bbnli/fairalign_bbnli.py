@@ -53,7 +53,7 @@ brittleness. Every measure has a 95% percentile-bootstrap interval over premises
 fairalign's `evaluate_nli_bias` for the same predictions.
 """
 
-_TASK = load_task()  # eval/bbnli/task.yaml: which measures, their ideal values, bootstrap defaults
+_TASK = load_task()  # eval/tasks/bbnli.yaml (the registry): which measures, their ideal values, bootstrap defaults
 _NAMES = [m["metric"] for m in _TASK["metric_list"] if m["metric"] in MEASURES]
 _BRITTLE = [m["metric"] for m in _TASK["metric_list"] if m["metric"] in BRITTLENESS_MEASURES]
 # The stored row: the released CSV's columns (less `reference`, a source URL no measure reads) + BBNLI-next's.

@@ -43,7 +43,7 @@ renormalised over the three) or "ethnicity" (hispanic, not_hispanic). The number
 occupation suite for the same shares.
 """
 
-_TASK = load_task()  # eval/occupation/task.yaml: the dimensions, their categories and BLS columns
+_TASK = load_task()  # eval/tasks/occupation.yaml (the registry): the dimensions, their categories and BLS columns
 DIMENSIONS = list(_TASK["dimensions"])
 DEFAULT_DIMENSION = "gender"
 
