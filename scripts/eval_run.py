@@ -113,6 +113,7 @@ def run_and_summarize(config, progress: bool = True) -> int:
     for spec in config.systems:
         check_files(spec)
     results = run_suite(config, progress=progress)
+    _leave_process_group()  # not on an error: the launcher stops the other processes when one fails
     if results is None:  # not process 0: it wrote nothing and has nothing to say
         return 0
     finished = [(s["name"], t) for s in results["systems"] for t, e in s["tasks"].items() if e["status"] == "ok"]
@@ -125,6 +126,16 @@ def run_and_summarize(config, progress: bool = True) -> int:
         print("[eval] no task finished for any system (see the skip reasons above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under a launcher, every process leaves the group together: gloo aborts a process that exits while its
+    group is still up ("terminate called without an active exception")."""
+    import torch.distributed as td
+
+    if td.is_available() and td.is_initialized():
+        td.barrier()
+        td.destroy_process_group()
 
 
 if __name__ == "__main__":
