@@ -181,7 +181,7 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _run(args, out: Path, skip: set) -> int:
-    stages = [(name, est) for name, est in (("train", 120), ("generate", 30), ("suite", 200)) if name not in skip]
+    stages = [(name, est) for name, est in (("train", 90), ("generate", 30), ("suite", 170)) if name not in skip]
     progress = Progress([est for _, est in stages])
     summary: dict = {}
     adapter = None
