@@ -189,3 +189,27 @@ def check_types(config) -> None:
         if not type_ok(value, hints[f.name]):
             raise InputError(f"{type(config).__name__}.{f.name}={value!r} has type {type(value).__name__}; "
                              f"expected {describe_type(hints[f.name])}")
+
+
+def build_checked(cls, data, where: str, *, hidden: tuple = (), given: dict | None = None):
+    """cls(**data, **given) from a mapping read from YAML or the command line, after checking it: a mapping, no
+    unknown key (the error lists the valid ones), every required key present, every value of its field's type.
+    hidden: fields a mapping may not set (Python-only ones); given: fields supplied by the caller, not the mapping.
+    InputError naming `where` and the key."""
+    given = given or {}
+    if not isinstance(data, dict):
+        raise InputError(f"{where} must be a mapping of keys to values (got {type(data).__name__})")
+    settable = [f for f in dataclasses.fields(cls) if f.name not in hidden and f.name not in given]
+    valid = [f.name for f in settable]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
+    missing = [f.name for f in settable if f.name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise InputError(f"{where}: missing required key(s) {missing}")
+    hints = _type_hints(cls)
+    for key, value in data.items():
+        if not type_ok(value, hints[key]):
+            raise InputError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {describe_type(hints[key])}")
+    return cls(**data, **given)

@@ -28,12 +28,12 @@ import inspect
 import math
 import re
 import typing
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from fairalign.align.errors import InputError
-from fairalign.align.validation import check_number, describe_type, type_ok
+from fairalign.align.validation import build_checked, check_number, describe_type, type_ok
 
 TASK_DIR = Path(__file__).resolve().parent / "tasks"
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -68,6 +68,16 @@ def source(name: str):
 def scorer(name: str):
     """Register a scorer factory `fn(**options) -> scorer` (texts -> scores)."""
     return _register(SCORERS, "scorer", name)
+
+
+class Settings(dict):
+    """A task's resolved settings with attribute access too, as data sources read them (settings.prompts)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
 
 
 # ------------------------------------------------------------------------------------------ settings types
@@ -165,6 +175,11 @@ class TaskSpec:
     def defaults(self) -> dict:
         return {name: s.default for name, s in self.settings.items()}
 
+    def load_data(self, settings: dict, seed: int = 0):
+        """The task's data from its registered source, given resolved settings and the run's seed."""
+        data = {k: v for k, v in self.data.items() if k != "source"}
+        return SOURCES[self.data["source"]](Settings(settings), seed, **data)
+
     def resolve_settings(self, given: dict | None = None, where: str | None = None) -> dict:
         """The task's defaults updated by `given`, every value checked (unknown key: InputError listing the valid ones).
         A setting given as null takes the task's default (suite YAMLs write `key: null` for "the task's value")."""
@@ -182,26 +197,6 @@ class TaskSpec:
 
 
 # ------------------------------------------------------------------------------------------------- loading
-def _strict(cls, data, where: str, extra: dict | None = None):
-    """cls(**data) after checking keys (unknown -> error listing the valid ones; required present) and types."""
-    if not isinstance(data, dict):
-        raise InputError(f"{where} must be a mapping (got {type(data).__name__})")
-    names = [f.name for f in fields(cls) if f.name not in (extra or {})]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {names}")
-    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
-                and f.name not in (extra or {})]
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise InputError(f"{where}: missing key(s) {missing}")
-    hints = typing.get_type_hints(cls)
-    for key, value in data.items():
-        if not type_ok(value, hints[key]):
-            raise InputError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {describe_type(hints[key])}")
-    return cls(**data, **(extra or {}))
-
-
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
@@ -227,10 +222,15 @@ def _safe_load(text: str):
             for item in node.value:
                 check(item)
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)  # nodes only: nothing is constructed from the text
-    if root is not None:
+    loader = yaml.SafeLoader(text)  # parsed once: nodes first, checked, then built by the safe constructor
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
         check(root)
-    return yaml.safe_load(text)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def _read(path: Path, depth: int = 0, included: list | None = None) -> dict:
@@ -340,7 +340,7 @@ def _settings(raw, where: str) -> dict[str, SettingSpec]:
         w = f"{where}: settings.{name}"
         if not isinstance(spec, dict):
             raise InputError(f"{w} must be a mapping with type, default and help")
-        s = _strict(SettingSpec, spec, w, extra={"name": name})
+        s = build_checked(SettingSpec, spec, w, given={"name": name})
         if s.type.rstrip("?") not in _TYPES:
             raise InputError(f"{w}: type {s.type!r} is not one of {sorted(_TYPES)} (add ? for nullable)")
         if s.range is not None:
@@ -361,7 +361,7 @@ def _metrics(raw, where: str) -> list[MetricSpec]:
     out = []
     for i, m in enumerate(raw):
         w = f"{where}: metrics[{i}]"
-        spec = _strict(MetricSpec, m, w)
+        spec = build_checked(MetricSpec, m, w)
         if spec.aggregation not in AGGREGATIONS:
             raise InputError(f"{w}: aggregation {spec.aggregation!r} is not registered; registered: {sorted(AGGREGATIONS)}")
         if spec.scale not in SCALES:
@@ -405,7 +405,7 @@ def _protocol(module, raw, where: str):
 def _build_nested(cls, data, where: str):
     """A dataclass from a mapping, nested dataclass fields (and lists/dicts of them) built the same strict way."""
     if not isinstance(data, dict):
-        raise InputError(f"{where} must be a mapping (got {type(data).__name__})")
+        return build_checked(cls, data, where)  # the error: not a mapping
     hints = typing.get_type_hints(cls)
     built = {}
     for key, value in data.items():
@@ -417,21 +417,7 @@ def _build_nested(cls, data, where: str):
         elif typing.get_origin(hint) is list and is_dataclass(typing.get_args(hint)[0]) and isinstance(value, list):
             value = [_build_nested(typing.get_args(hint)[0], v, f"{where}.{key}[{i}]") for i, v in enumerate(value)]
         built[key] = value
-    names = [f.name for f in fields(cls)]
-    unknown = sorted(set(built) - set(names))
-    if unknown:
-        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {names}")
-    for key, value in built.items():
-        if not is_dataclass(value) and not type_ok(value, hints[key]) and not _nested_ok(value):
-            raise InputError(f"{where}.{key}={value!r} has type {type(value).__name__}; expected {describe_type(hints[key])}")
-    try:
-        return cls(**built)
-    except TypeError as err:
-        raise InputError(f"{where}: {err}") from err
-
-
-def _nested_ok(value) -> bool:
-    return isinstance(value, (list, dict)) and any(is_dataclass(v) for v in (value.values() if isinstance(value, dict) else value))
+    return build_checked(cls, built, where)
 
 
 # ----------------------------------------------------------------------------------------------- discovery

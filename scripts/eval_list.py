@@ -26,13 +26,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def data_status(spec) -> dict:
     """Try the task's default data source, as a run would (nothing given explicitly)."""
-    from fairalign.eval.registry import SOURCES
-    from fairalign.eval.suite.runner import _Namespace
     from fairalign.eval.suite.sources import MissingData
 
-    settings = _Namespace({"task": spec.name, **spec.defaults()})
     try:
-        source = SOURCES[spec.data["source"]](settings, 0, **{k: v for k, v in spec.data.items() if k != "source"})
+        source = spec.load_data({"task": spec.name, **spec.defaults()})
     except MissingData as err:
         return {"status": "missing", "reason": err.reason, "how_to": err.how_to}
     prov = source.provenance

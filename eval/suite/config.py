@@ -13,13 +13,12 @@ name the key, say where it is and list the valid keys, before any model loads.
 from __future__ import annotations
 
 import re
-import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fairalign.align.errors import InputError
-from fairalign.align.validation import describe_type, type_ok, validate_fields
+from fairalign.align.validation import build_checked, validate_fields
 
 # System names become folder names under <out>/systems/: keep them path-safe.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -96,7 +95,7 @@ class SuiteConfig:
     settings: dict = field(default_factory=dict, metadata={"help": "task name -> {setting: value} (the task's YAML declares them)"})
 
     def __post_init__(self):
-        from fairalign.eval.registry import load_task, task_files
+        from fairalign.eval.registry import task_files
 
         self.tasks = list(self.tasks)
         registered = sorted(task_files())
@@ -119,8 +118,7 @@ class SuiteConfig:
                 raise InputError(f"{task}: not a registered task, so it has no settings; registered: {registered}")
             if not isinstance(given, dict):
                 raise InputError(f"{task}: its settings must be a mapping of setting names to values (got {type(given).__name__})")
-            load_task(task).resolve_settings(given, where=task)  # checked now, before any model loads
-        self.check_numbers()
+        self.check_numbers()  # every task's settings checked now, before any model loads
 
     def check_numbers(self) -> None:
         """Every numeric field of the suite and of each task's settings: finite and in its range (InputError)."""
@@ -183,25 +181,8 @@ def _mapping(data, where: str) -> dict:
     return data
 
 
-def _check_keys(cls, data: dict, where: str) -> None:
-    valid = [f.name for f in fields(cls) if f.name != "lm"]
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
-    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise ValueError(f"{where}: missing required key(s) {missing}")
-
-
 def _build(cls, data, where: str):
-    data = _mapping(data, where)
-    _check_keys(cls, data, where)
-    hints = typing.get_type_hints(cls)
-    for key, value in data.items():
-        if key in hints and not type_ok(value, hints[key]):
-            raise ValueError(f"{where}: {key}={value!r} has type {type(value).__name__}; expected {describe_type(hints[key])}")
-    return cls(**data)
+    return build_checked(cls, data, where, hidden=("lm",))  # `lm` is for the Python API only
 
 
 def parse_value(text: str):

@@ -45,7 +45,7 @@ from fairalign.align.files import write_bytes_atomic, write_json_atomic
 from fairalign.eval.suite.provenance import environment
 from fairalign.eval.suite.schema import SCHEMA_VERSION, validate_results
 from fairalign.eval.distributed import Dist
-from fairalign.eval.registry import SOURCES, load_task
+from fairalign.eval.registry import load_task
 from fairalign.eval.suite.sources import MissingData
 from fairalign.eval.suite.systems import check_files, fingerprint, identity, load_system
 from fairalign.eval.tasks.common import SkipTask, TaskContext, jsonable
@@ -147,23 +147,12 @@ def _plan(config: SuiteConfig, injected: dict) -> _Plan:
                 settings[name][f"injected_{key}"] = label
     sources, skipped = {}, {}
     for name, spec in specs.items():
-        data = {k: v for k, v in spec.data.items() if k != "source"}
         try:
-            sources[name] = SOURCES[spec.data["source"]](_Namespace(settings[name]), config.seed, **data)
+            sources[name] = spec.load_data(settings[name], config.seed)
         except MissingData as err:  # only data looked for in the documented places; given data raises
             skipped[name] = {"status": "skipped", "reason": err.reason, "how_to": err.how_to}
             _say(f"[suite] skipping {name}: {err.reason}\n        how to get it: {err.how_to}")
     return _Plan(specs, settings, sources, skipped)
-
-
-class _Namespace(dict):
-    """Settings with attribute access, for data sources (settings.prompts)."""
-
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
 
 
 def _suite_settings(config: SuiteConfig) -> dict:

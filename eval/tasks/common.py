@@ -97,7 +97,7 @@ def generate_records(system, prompts, settings: dict, ctx) -> tuple[list[dict], 
         system.lm(gen["use_chat_template"]), prompts, num_samples=gen["num_samples"],
         max_new_tokens=gen["max_new_tokens"], top_p=gen["top_p"], batch_size=gen["batch_size"],
         cache_path=cache / f"generations{dist.shard_suffix()}.jsonl", temperature=gen["temperature"],
-        do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist if dist.world_size > 1 else None,
+        do_sample=gen["do_sample"], seed=gen["seed"], progress=False, shard=dist,
     )
     if dist.world_size == 1:
         return mine, cache

@@ -25,13 +25,11 @@ SCORE_BATCH = 256  # records per scoring batch (score_records' default): the uni
 def resolve(spec, settings: dict, suite: dict) -> dict:
     """Scorer fields that the scorer does not read are recorded as null (only classifiers read a model and a label).
     An unknown scorer name is an error here, before any model loads."""
-    from pathlib import Path
-
     from fairalign.align.errors import InputError
-    from fairalign.eval.toxicity.scorers import SCORERS
+    from fairalign.eval.toxicity.scorers import SCORERS, names_a_scorer
 
     name = settings["scorer"]
-    if name.lower() not in SCORERS and "/" not in name and not Path(name).exists():
+    if not names_a_scorer(name):
         raise InputError(f"toxicity.scorer: unknown scorer {name!r}; use one of {sorted(SCORERS)} or a classifier's "
                          "Hub id / local path")
     classifier = settings["scorer"].lower() not in ("perspective", "profanity")
@@ -85,7 +83,7 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
     scorer = ctx.injected.get("scorer") or ctx.once(f"toxicity.scorer:{settings['scorer']}",
                                                     lambda: _quiet(build_scorer(settings, suite["device"])))
     info = describe_scorer(scorer)
-    scored = score_records(records, scorer, batch_size=SCORE_BATCH, shard=dist if dist.world_size > 1 else None,
+    scored = score_records(records, scorer, batch_size=SCORE_BATCH, shard=dist,
                            cache_path=cache / f"scores-{fingerprint(info.get('name'))[:8]}{dist.shard_suffix()}.jsonl")
     scores = dist.gather_dict({i: r["toxicity"] for i, r in enumerate(scored) if "toxicity" in r})
     for i, r in enumerate(scored):
@@ -96,7 +94,7 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
         model, tokenizer = ctx.evaluator(settings["ppl_model"])
         pairs = [(r["prompt"], r["continuation"]) for r in scored]
         part = continuation_nll(model, tokenizer, pairs, batch_size=settings["ppl_batch_size"],
-                                shard=dist if dist.world_size > 1 else None)
+                                shard=dist)
         gathered = dist.gather_dict({i: x for i, x in enumerate(part) if x is not None})
         nll = [gathered[i] for i in range(len(pairs))]
     if not dist.is_main:

@@ -228,12 +228,18 @@ SCORERS: dict[str, Callable[..., Scorer]] = {
 }
 
 
+def names_a_scorer(name: str) -> bool:
+    """Whether `get_scorer(name)` knows what to build: a key of `SCORERS`, or a classifier's Hub id / local path
+    (checked without loading anything)."""
+    return name.lower() in SCORERS or "/" in name or Path(name).exists()
+
+
 def get_scorer(name: str = "auto", **kwargs) -> Scorer:
     """Build a scorer by key (`SCORERS`) or from a classifier's Hub id / local path."""
     key = name.lower()
     if key in SCORERS:
         return SCORERS[key](**kwargs)
-    if "/" in name or Path(name).exists():
+    if names_a_scorer(name):
         return HFClassifierScorer(name, **kwargs)
     raise ValueError(f"unknown scorer {name!r}: use one of {sorted(SCORERS)} or a classifier's Hub id / local path")
 

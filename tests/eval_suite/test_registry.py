@@ -91,7 +91,7 @@ VARIANT = f"include: {TASK_DIR / 'toxicity.yaml'}\n"  # the toxicity task with o
     ("settings:\n  k: {type: integer, default: 3, help: x}\n", ["settings.k: type 'integer'"]),
     ("settings:\n  k: {type: int, default: 3, help: x, range: 'one to ten'}\n", ["settings.k: range 'one to ten'"]),
     ("settings:\n  k: {type: int, default: 0, help: x, range: '[1, inf)'}\n", ["settings.k.default=0 is out of range"]),
-    ("settings:\n  k: {type: int, default: 3}\n", ["settings.k: missing key(s) ['help']"]),
+    ("settings:\n  k: {type: int, default: 3}\n", ["settings.k: missing required key(s) ['help']"]),
     ("version: 0\n", ["version must be a positive integer"]),
     ("protocol: {x: 1}\n", ["protocol: given, but", "declares no Protocol"]),
     ("task: Bad Name\n", ["task: 'Bad Name' must match"]),

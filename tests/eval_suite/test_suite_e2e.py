@@ -134,13 +134,13 @@ def test_unpaired_when_systems_have_different_prompts(tmp_path):
 def test_shared_data_is_found_in_the_documented_place(shared_data, monkeypatch):
     """With $FAIRALIGN_SHARED_DATA (or ../shared/data), BLS and BBNLI need no flag."""
     from fairalign.eval.registry import load_task
-    from fairalign.eval.suite.runner import _Namespace
+    from fairalign.eval.registry import Settings
     from fairalign.eval.suite.sources import bbnli_dataset, bls_table
 
     monkeypatch.setenv("FAIRALIGN_SHARED_DATA", str(shared_data))
     bls = bls_table(None)
     assert bls.provenance["path"].endswith("cpsaat11_2022_official_format.xlsx") and len(bls.provenance["sha256"]) == 64
-    bbnli = bbnli_dataset(_Namespace(load_task("bbnli").resolve_settings({"max_premises_per_subtopic": 1})))
+    bbnli = bbnli_dataset(Settings(load_task("bbnli").resolve_settings({"max_premises_per_subtopic": 1})))
     assert bbnli.provenance["path"].endswith("bbnli_expanded.csv") and bbnli.provenance["rows_used"] == len(bbnli.data)
     assert bbnli.provenance["sha256"] == "62ba7399d275a663fe1b5c730e2206f631882e3692d09a79463e8f149149c858"  # task.yaml pin
 
@@ -159,14 +159,14 @@ def test_prompts_asked_for_by_name_but_unavailable_are_errors(monkeypatch):
     """A Hub id or a path given explicitly is an error when it cannot be had (never a skip)."""
     from fairalign.align.errors import MissingPathError
     from fairalign.eval.registry import load_task
-    from fairalign.eval.suite.runner import _Namespace
+    from fairalign.eval.registry import Settings
     from fairalign.eval.suite.sources import toxicity_prompts
 
     spec = load_task("toxicity")
     data = {k: v for k, v in spec.data.items() if k != "source"}
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MissingPathError) as info:
-        toxicity_prompts(_Namespace(spec.resolve_settings({"prompts": "nobody/no-such-prompts"})), **data)
+        toxicity_prompts(Settings(spec.resolve_settings({"prompts": "nobody/no-such-prompts"})), **data)
     assert "--prompts" in str(info.value) and "nobody/no-such-prompts" in str(info.value)
     with pytest.raises(MissingPathError, match="does not exist"):
-        toxicity_prompts(_Namespace(spec.resolve_settings({"prompts": "/no/such/prompts.jsonl"})), **data)
+        toxicity_prompts(Settings(spec.resolve_settings({"prompts": "/no/such/prompts.jsonl"})), **data)
