@@ -19,6 +19,7 @@ import json
 import math
 
 from fairalign.align.errors import InputError
+from fairalign.align.validation import check_number
 from fairalign.eval.registry import SCORERS, aggregation, load_task, scorer, source
 from fairalign.eval.stats import bootstrap_ci
 from fairalign.eval.suite.sources import Source, local_provenance
@@ -117,8 +118,12 @@ def run(system, source, settings: dict, ctx) -> TaskOutput | None:
     name = settings["scorer"]
     score = ctx.injected.get("scorer") or ctx.once(f"counterfactual.scorer:{name}", SCORERS[name])
     scores = list(score([r["continuation"] for r in records]))
+    scorer_name = describe_scorer(score).get("name")
     if len(scores) != len(records):
-        raise ValueError(f"scorer {describe_scorer(score).get('name')} returned {len(scores)} scores for {len(records)} texts")
+        raise ValueError(f"scorer {scorer_name} returned {len(scores)} scores for {len(records)} texts")
+    for i, value in enumerate(scores):  # a NaN or a 0-100 score would move every mean and gap without a word
+        check_number(value, f"scorer {scorer_name}: the score of continuation {i} ({records[i]['continuation'][:40]!r})",
+                     "[-1, 1]", fix="a sentiment scorer returns one number in [-1, 1] per text")
     units = _units(records, scores, settings["negative_threshold"])
     boot = dict(num_resamples=ctx.suite["num_resamples"], seed=ctx.suite["seed"])
     metrics = {}

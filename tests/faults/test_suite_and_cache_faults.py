@@ -377,6 +377,22 @@ def test_a_setting_changed_after_construction_is_caught_by_run_suite(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 37.5, "0.4"])
+def test_a_sentiment_score_outside_minus_one_to_one_is_an_error_not_a_gap(tmp_path, bad):
+    """The counterfactual gap averages scores: a NaN, an inf, a 0-100 score or text would move it silently."""
+    from registry_golden import HashLM
+
+    def scorer(texts):
+        return [bad if i == 1 else 0.25 for i in range(len(texts))]
+
+    config = SuiteConfig.from_dict({"systems": [SystemSpec("a", lm=HashLM("a"))], "tasks": ["counterfactual"],
+                                    "out": str(tmp_path / "run"), "num_resamples": 20,
+                                    "counterfactual": {"axes": ["gender"], "max_templates": 1, "num_samples": 1}})
+    with pytest.raises(InputError, match=r"scorer \S*scorer: the score of continuation 1 .* \[-1, 1\]"):
+        run_suite(config, inject={"counterfactual": {"scorer": scorer}}, **QUIET)
+    assert not (tmp_path / "run" / "systems" / "a" / "counterfactual.json").exists()
+
+
 @pytest.mark.parametrize("kwargs", [{"top_p": math.nan}, {"top_p": 0.0}, {"temperature": math.inf},
                                     {"temperature": math.nan}, {"num_samples": 2.5}, {"batch_size": True},
                                     {"max_new_tokens": 0}, {"seed": -1}])
