@@ -9,9 +9,13 @@ Contract for a method (see rdpo.py, rpo.py, logic/trainer.py for reference imple
 Everything else is shared and inherited from TRL: tokenisation (plain and conversational data, chat
 templates), the HF Trainer loop, accelerate (DDP / FSDP / DeepSpeed), checkpoint and resume, PEFT (the
 adapter-disabled policy is the reference, no second copy). What the base replaces is the step itself
-(`_compute_loss`): log-probs come from `fairalign.align.logprobs` (prompt encoded once for both completions,
+(`compute_loss`): log-probs come from `fairalign.align.logprobs` (prompt encoded once for both completions,
 LM head only over completion tokens), the loss comes from the method's pure function, and metrics are
 gathered in one collective per step.
+
+Every method also takes `loss_reduction`: "mean" (the papers' average over pairs) or "reweight" (Sow et al.'s
+loss-based sample reweighting of the per-pair losses, the `reweight_*` fields; see docs/reweighting.md).
+The private TRL APIs this needs are all in `fairalign.align.trl_internals`.
 """
 from __future__ import annotations
 
@@ -19,14 +23,24 @@ import contextlib
 import copy
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
-from trl import DPOConfig, DPOTrainer
+from trl import DPOConfig
 
 from fairalign.align.data import validate_preference_dataset
 from fairalign.align.logprobs import add_completion_logps_forward, completion_logps, pack_examples
+from fairalign.align.reweighting.config import ReweightingArguments
+from fairalign.align.reweighting.trainer import ReweightingMixin
 from fairalign.align.run_guard import RunGuardMixin, configure_cpu_launch
+from fairalign.align.trl_internals import DPOTrainerInternals, trl_builds_no_reference, use_adapter
 from fairalign.align.validation import validate_fields
+
+REDUCTIONS = ("mean", "reweight")
+# What TRL's DPOTrainer logs that fairalign does not: each needs the full-vocabulary logits of every completion
+# token, which the completion-only LM head (fairalign.align.logprobs) never forms. Every other metric has TRL's
+# name (checked by tests/contract against a TRL run).
+TRL_METRICS_NOT_LOGGED = ("entropy", "mean_token_accuracy", "logits/chosen", "logits/rejected")
 
 logger = logging.getLogger("fairalign")
 
@@ -47,12 +61,13 @@ class PairLogps:
 
 
 @dataclass
-class PreferenceConfig(DPOConfig):
+class PreferenceConfig(ReweightingArguments, DPOConfig):
     """TRL's DPOConfig with CPU-friendly defaults and the knobs of fairalign's step.
 
     Differences from DPOConfig: `gradient_checkpointing` defaults to False and `bf16` to "auto" (on for a
     bf16-capable CUDA device, off on CPU, where bf16 matmuls are ~10x slower). `loss_type` is not used: the
-    trainer class defines the loss.
+    trainer class defines the loss. `loss_reduction="reweight"` turns on loss-based reweighting of the pairs,
+    configured by the `reweight_*` fields (ignored with "mean").
     """
 
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for activation memory."})
@@ -66,6 +81,11 @@ class PreferenceConfig(DPOConfig):
         default="skip",
         metadata={"help": "Pairs whose prompt+completion exceeds max_length: 'skip' (counted and logged) or 'error'."},
     )
+    loss_reduction: str = field(
+        default="mean",
+        metadata={"help": "How per-pair losses become the batch loss: 'mean' (the method's paper) or 'reweight' "
+                  "(loss-based sample reweighting, Sow et al. 2025, set by the reweight_* fields)."},
+    )
 
     def __post_init__(self):
         validate_fields(self)  # every number finite and in range (beta > 0, ...), named in the error
@@ -74,6 +94,8 @@ class PreferenceConfig(DPOConfig):
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.fp16
         if self.long_sequences not in ("skip", "error"):
             raise ValueError(f"long_sequences must be 'skip' or 'error'; got {self.long_sequences!r}")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {REDUCTIONS}; got {self.loss_reduction!r}")
         super().__post_init__()
         unsupported = {
             "loss_type": (self.loss_type, ["sigmoid"]),
@@ -122,7 +144,7 @@ class PreferenceCollator:
         return batch
 
 
-class PreferenceTrainer(RunGuardMixin, DPOTrainer):
+class PreferenceTrainer(RunGuardMixin, ReweightingMixin, DPOTrainerInternals):
     """Base class: override `pair_losses`. See the module docstring for the contract (and
     `fairalign.align.run_guard` for what every run guarantees: finite steps, one run per folder, resume)."""
 
@@ -143,7 +165,7 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
         if processing_class is None:
             from fairalign.align.modeling import load_tokenizer
 
-            processing_class = load_tokenizer(model.config._name_or_path)
+            processing_class = load_tokenizer(model.name_or_path)
         train_dataset = self._validate(train_dataset, "train_dataset")
         if isinstance(eval_dataset, dict):
             eval_dataset = {k: self._validate(v, f"eval_dataset[{k!r}]") for k, v in eval_dataset.items()}
@@ -161,26 +183,26 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
             )
         uses_peft = peft_config is not None or _is_peft(model)
         # A reference-free method wants no reference model, but TRL would rebuild one from the model's path
-        # (and refuses ref_model=model). TRL builds none when precompute_ref_log_probs is set, so set it for
-        # __init__ only; `_precompute_ref_logps` below skips the pass for such methods.
+        # (and refuses ref_model=model); see trl_builds_no_reference. `precompute_reference` skips the pass.
         reference_free = not self.needs_reference and ref_model is None and not uses_peft
-        precompute_asked = args.precompute_ref_log_probs
-        if reference_free:
-            args.precompute_ref_log_probs = True
-        elif ref_model is None and not uses_peft and not precompute_asked:
+        if not reference_free and ref_model is None and not uses_peft and not args.precompute_ref_log_probs:
             ref_model = copy.deepcopy(model)  # an in-memory model has no path TRL could reload it from
         add_completion_logps_forward(_unwrap_peft(model))  # before TRL's init, which may precompute reference log-probs
         if ref_model is not None:
             add_completion_logps_forward(_unwrap_peft(ref_model))
         self._skipped_long = 0
-        try:
+        with trl_builds_no_reference(args) if reference_free else contextlib.nullcontext():
             super().__init__(model, ref_model=ref_model, args=args, data_collator=data_collator,
                              train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=processing_class, peft_config=peft_config, **kwargs)
-        finally:
-            args.precompute_ref_log_probs = precompute_asked
         if reference_free:
-            self.precompute_ref_logps, self.ref_model = False, None
+            self.reference_is_precomputed, self.ref_model = False, None
+        self._setup_reweighting(active=args.loss_reduction == "reweight")
+
+    @classmethod
+    def reference_needed(cls, args) -> bool:
+        """Whether this method with these settings uses a reference model (False: reference-free)."""
+        return cls.needs_reference
 
     # ---- data -------------------------------------------------------------------------------------------
     @staticmethod
@@ -189,17 +211,33 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
             return dataset
         return validate_preference_dataset(dataset, name)
 
-    def _precompute_ref_logps(self, dataset, name, batch_size):
+    def precompute_reference(self, dataset, name, batch_size):
         if not self.needs_reference:
             return dataset  # reference-free method: nothing to precompute
-        return super()._precompute_ref_logps(dataset, name, batch_size)
+        if self.accelerator.num_processes > 1 and not dataset.cache_files:
+            dataset = self._file_backed(dataset, name)
+        return self.trl_precompute_ref_logps(dataset, name, batch_size)
 
-    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+    def _file_backed(self, dataset, name):
+        """TRL (1.16) writes the precomputed log-probs next to the dataset's cache files and every process reads
+        rank 0's file. An in-memory dataset (Dataset.from_list, ...) has no files, so each process picks its own
+        temporary folder and the others fail to open rank 0's file. Store it once under output_dir (shared by
+        the processes of one job), then every process reads the same files."""
+        import datasets
+
+        folder = Path(self.args.output_dir) / ".fairalign_datasets" / name
+        if self.accelerator.is_main_process:
+            dataset.save_to_disk(str(folder))
+        self.accelerator.wait_for_everyone()
+        return datasets.load_from_disk(str(folder))
+
+    def prepare_pairs(self, dataset, processing_class, args, dataset_name):
+        """TRL's tokenisation plus the `baseline` column, empty-completion checks and counted length skips."""
         if "prompt_ids" in dataset.column_names:  # already tokenised (idempotent, like TRL)
             return dataset
         has_baseline = "baseline" in dataset.column_names
         n_before = len(dataset)
-        dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        dataset = self.trl_prepare_dataset(dataset, processing_class, args, dataset_name)
         if len(dataset) < n_before:  # TRL drops pairs whose prompt alone fills max_length: count them
             if args.long_sequences == "error":
                 raise ValueError(f"{dataset_name}: {n_before - len(dataset)} prompt(s) alone exceed max_length="
@@ -232,9 +270,9 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
                     raise ValueError(f"{dataset_name}: every pair exceeds max_length={args.max_length}")
         return dataset
 
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        self._signature_columns = list(self._signature_columns) + ["baseline_ids", *self.extra_columns]
+    def signature_columns(self):
+        """Dataset columns the collator needs besides TRL's."""
+        return ["baseline_ids", *self.extra_columns]
 
     # ---- log-probs --------------------------------------------------------------------------------------
     def _policy_and_ref_logps(self, model, inputs, with_policy: bool = True):
@@ -259,13 +297,11 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
             return
         unwrapped = self.accelerator.unwrap_model(self.model)
         if not _is_peft(unwrapped):
-            if self.precompute_ref_logps and self.state.global_step == 0:
+            if self.reference_is_precomputed and self.state.global_step == 0:
                 yield None  # precomputing before any update: the policy is still the reference
                 return
             raise RuntimeError("no reference model: pass ref_model, a peft_config, or precompute_ref_log_probs=True "
                                "(reference log-probs of new data cannot be computed once training has changed the policy)")
-        from trl.trainer.utils import use_adapter
-
         with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
             yield None
 
@@ -285,18 +321,32 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
         """Per-example (B,) values to average into the logs, besides rewards and log-probs. Optional."""
         return {}
 
-    def _compute_loss(self, model, inputs, return_outputs):
-        mode = "train" if self.model.training else "eval"
+    def pair_logps(self, model, inputs) -> PairLogps:
         policy, ref, lengths = self._policy_and_ref_logps(model, inputs)
         K = lengths.shape[1]
-        logps = PairLogps(
+        return PairLogps(
             policy_chosen=policy[:, 0], policy_rejected=policy[:, 1],
             ref_chosen=None if ref is None else ref[:, 0], ref_rejected=None if ref is None else ref[:, 1],
             chosen_lengths=lengths[:, 0], rejected_lengths=lengths[:, 1], batch=inputs,
             policy_baseline=policy[:, 2] if K > 2 else None, baseline_lengths=lengths[:, 2] if K > 2 else None,
         )
+
+    def per_sample_losses(self, model, inputs):
+        """(per-pair losses, valid mask, None): what loss-based reweighting weighs (ReweightingMixin)."""
+        losses = self.pair_losses(self.pair_logps(model, inputs))
+        return losses, torch.ones_like(losses, dtype=torch.bool), None
+
+    def valid_samples(self, inputs):
+        return torch.ones(inputs["completion_lengths"].shape[0], dtype=torch.bool, device=inputs["input_ids"].device)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        logps = self.pair_logps(model, inputs)
         losses = self.pair_losses(logps)
-        loss = losses.mean()
+        if mode == "train" and self.reweighting_active:
+            loss = self.reweighted_loss(losses, torch.ones_like(losses, dtype=torch.bool))
+        else:
+            loss = losses.mean()  # evaluation is always the plain mean, as for every reweighted trainer
         self._log_step_metrics(mode, logps, losses, inputs["num_tokens"])
         if return_outputs:
             return loss, {"losses": losses.detach()}
@@ -320,17 +370,16 @@ class PreferenceTrainer(RunGuardMixin, DPOTrainer):
             gathered = self.accelerator.gather_for_metrics(stacked.T.contiguous()).cpu()
             tokens = int(self.accelerator.gather_for_metrics(num_tokens.sum()[None]).sum())
         for name, column in zip(cols, gathered.T):
-            self._metrics[mode][name].append(float(column.mean()))
-        if mode == "train":
-            self._total_train_tokens += tokens
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            self.record_metric(mode, name, float(column.mean()))
+        total = self.add_train_tokens(tokens if mode == "train" else 0)
+        self.set_metric(mode, "num_tokens", total)
         if self._skipped_long:
-            self._metrics[mode]["data/skipped_long_pairs"] = [self._skipped_long]
+            self.set_metric(mode, "data/skipped_long_pairs", self._skipped_long)
 
 
 def _tokenize_baseline(example, tokenizer):
     """baseline_ids = tokens of (prompt + baseline) after the prompt, as TRL does for chosen/rejected."""
-    from trl.data_utils import is_conversational
+    from trl import is_conversational
 
     if is_conversational(example):
         full = tokenizer.apply_chat_template(example["prompt"] + example["baseline"], tokenize=True, return_dict=True)["input_ids"]

@@ -103,6 +103,10 @@ class LogicDPATrainer(PreferenceTrainer):
         self.needs_reference = self.structure.uses_reference  # no reference forward for CPO-like structures
         super().__init__(model, ref_model=ref_model, args=args, **kwargs)
 
+    @classmethod
+    def reference_needed(cls, args) -> bool:
+        return args.build_structure().uses_reference
+
     def _atoms(self, logps: PairLogps) -> tuple:
         return atom_logps(logps.policy_chosen, logps.policy_rejected, logps.ref_chosen, logps.ref_rejected,
                           logps.chosen_lengths, logps.rejected_lengths, self.normalisation)

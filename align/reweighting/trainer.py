@@ -61,20 +61,23 @@ class ReweightingMixin:
     Evaluation is unweighted: the parent trainer's ordinary loss.
     """
 
-    def _setup_reweighting(self) -> None:
+    def _setup_reweighting(self, active: bool = True) -> None:
+        """active=False leaves the trainer's loss alone (a preference trainer with loss_reduction="mean")."""
         if not isinstance(self.args, ReweightingArguments):
             raise ValueError(
                 f"{type(self).__name__} needs args=ReweightingConfig(...) (or ReweightingSFTConfig); got {type(self.args).__name__}"
             )
-        # Our loss is already normalised over the whole accumulated batch: the Trainer must not divide it again.
-        self.loss_is_scaled_for_ga = True
+        self.reweighting_active = active
+        if active:
+            # Our loss is already normalised over the whole accumulated batch: the Trainer must not divide it again.
+            self.loss_is_scaled_for_ga = True
         self._pending_weights: deque = deque()
         self._current_weights: tuple[torch.Tensor, float] | None = None
         self._reweight_stats: list[torch.Tensor] = []
         self._reweight_schedule: list[tuple[float, float]] = []
         # (losses, weights, valid) of the global batch last weighted, identical on every rank: for inspection.
         self.last_global_weights: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        if self.args.reweight_plot:
+        if active and self.args.reweight_plot:
             self.add_callback(ReweightingPlotCallback())
 
     # ---- the weighting -------------------------------------------------------------------------------------
@@ -90,6 +93,13 @@ class ReweightingMixin:
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
         nll, mask = token_nll_from_logits(outputs.logits, inputs["labels"])
         return nll, mask, outputs
+
+    def valid_samples(self, inputs: dict) -> torch.Tensor:
+        """(S,) bool: the samples of a batch that have a loss (no forward pass)."""
+        check_batch(inputs)
+        mask = target_mask(inputs)
+        index, num = sample_index(inputs, mask.shape)
+        return reduce_per_sample(torch.zeros(mask.shape, device=mask.device), mask, index, num)[1]
 
     def per_sample_losses(self, model, inputs: dict):
         """(losses (S,), valid (S,), outputs): mean token NLL per sample, with gradient."""
@@ -133,7 +143,7 @@ class ReweightingMixin:
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
         self._pending_weights.clear()
-        if self.args.reweight_scope == "accumulation" and len(batch_samples) > 1:
+        if self.reweighting_active and self.args.reweight_scope == "accumulation" and len(batch_samples) > 1:
             self._pending_weights.extend(self._accumulation_weights(batch_samples))
         return batch_samples, num_items_in_batch
 
@@ -146,10 +156,7 @@ class ReweightingMixin:
         if temperature is None:
             # Uniform weights only need the number of valid samples: no forward pass.
             for inputs in prepared:
-                check_batch(inputs)
-                mask = target_mask(inputs)
-                index, num = sample_index(inputs, mask.shape)
-                _, valid = reduce_per_sample(torch.zeros(mask.shape, device=mask.device), mask, index, num)
+                valid = self.valid_samples(inputs)
                 losses.append(torch.full(valid.shape, math.nan, device=valid.device))  # unknown, not needed
                 valids.append(valid)
         else:
@@ -178,6 +185,12 @@ class ReweightingMixin:
         if not model.training:  # evaluation: the parent's ordinary, unweighted loss
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         losses, valid, outputs = self.per_sample_losses(model, inputs)
+        loss = self.reweighted_loss(losses, valid)
+        return (loss, outputs) if return_outputs else loss
+
+    def reweighted_loss(self, losses: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The loss to backpropagate for this micro-batch's per-sample losses (S,), weighted over the global
+        batch: the accumulation step's precomputed weights, or this global micro-batch's."""
         if self._current_weights is not None:
             weights, scale = self._current_weights
             if weights.shape != losses.shape:
@@ -189,8 +202,7 @@ class ReweightingMixin:
             # Weights sum to 1 over this global micro-batch: average the micro-batches of the step.
             scale = world_size / getattr(self, "current_gradient_accumulation_steps", 1)
         kept = torch.where(valid, losses, torch.zeros_like(losses))
-        loss = scale * (weights.to(kept.dtype) * kept).sum()  # w is detached: no gradient through the weights
-        return (loss, outputs) if return_outputs else loss
+        return scale * (weights.to(kept.dtype) * kept).sum()  # w is detached: no gradient through the weights
 
     # ---- logging -------------------------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
