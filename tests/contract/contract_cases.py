@@ -24,6 +24,7 @@ from fairalign.align.testing import TINY_PREFERENCES, tiny_llama, tiny_tokenizer
 
 TOL = 1e-6  # max abs difference of trainable parameters where two runs must agree (float32, SGD)
 BATCH = 4
+STEPS = 3  # 1.5 epochs of the 8 tiny pairs: the second epoch's shuffle is exercised too
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _lora():
 
 def config(case: Case, output_dir, **overrides):
     config_cls, _ = case.spec.load()
-    values = dict(output_dir=str(output_dir), per_device_train_batch_size=BATCH, max_steps=2, learning_rate=0.5,
+    values = dict(output_dir=str(output_dir), per_device_train_batch_size=BATCH, max_steps=STEPS, learning_rate=0.5,
                   optim="sgd", lr_scheduler_type="constant", report_to=[], logging_steps=1, save_strategy="no",
                   seed=0, data_seed=0, bf16=False, disable_tqdm=True, dataloader_num_workers=0)
     if case.spec.data == "preference":
