@@ -16,5 +16,7 @@ for root in ROOTS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"": ["*.yaml", "*.json", "*.jsonl", "*.csv", "*.md", "*.txt", "*.html"]},
+    package_data={"": ["*.yaml", "*.json", "*.jsonl", "*.csv", "*.md", "*.txt", "*.html"],
+                  # a data folder (splits by file name, as `datasets` reads a folder), not a package
+                  "fairalign.align.resources": ["preferences_demo/*.jsonl"]},
 )

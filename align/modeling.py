@@ -99,10 +99,10 @@ def resolve_dtype(dtype: str | torch.dtype | None, device) -> torch.dtype:
                      f"{', '.join(sorted(DTYPES))} (or leave it unset: bfloat16 on CUDA, float32 on CPU)")
 
 
-def load_tokenizer(name_or_path: str | None = DEFAULT_MODEL, padding_side: str = "left"):
+def load_tokenizer(name_or_path: str | None = DEFAULT_MODEL, padding_side: str = "left", revision: str | None = None):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name_or_path), **({"revision": revision} if revision else {}))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
@@ -125,7 +125,7 @@ def load_model_and_tokenizer(
     dtype = resolve_dtype(dtype, device)
     path = resolve_model_path(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs).to(device)
-    tokenizer = load_tokenizer(path, padding_side=padding_side)
+    tokenizer = load_tokenizer(path, padding_side=padding_side, revision=model_kwargs.get("revision"))  # the model's revision
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer

@@ -45,6 +45,9 @@ INHERITED_RANGES = {
     "beta": "(0, inf)",  # DPO's inverse temperature; beta <= 0 trains towards the rejected answers
     "ref_model_mixup_alpha": "[0, 1]",
     "precompute_ref_batch_size": "[1, inf)",
+    "lora_r": "[1, inf)",  # trl.ModelConfig
+    "lora_alpha": "(0, inf)",
+    "lora_dropout": "[0, 1)",
 }
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*$")

@@ -62,16 +62,16 @@ def train_rdpo(args, out: Path, progress: Progress) -> dict:
     if done.exists() and (out / "rdpo-adapter" / "adapter_config.json").exists():
         print(f"  reusing the adapter of an earlier run in {out / 'rdpo-adapter'} (delete it to retrain)")
         return json.loads(done.read_text())
-    script_args, config = resolve_args(None, [
+    script_args, config, model_args, data_args = resolve_args(None, [
         "--method", "rdpo", "--model_name_or_path", args.model, "--use_peft", "true",
-        "--dataset_path", str(RESOURCES / "preferences_demo_train.jsonl"),
-        "--eval_dataset_path", str(RESOURCES / "preferences_demo_heldout.jsonl"),
+        "--lora_target_modules", "all-linear", "--lora_dropout", "0.0",
+        "--dataset_name", str(RESOURCES / "preferences_demo"),  # train.jsonl; test.jsonl: the held-out pairs
         "--max_length", "128", "--beta", "0.1", "--flip_rate", str(args.flip_rate),
         "--learning_rate", "5e-4", "--per_device_train_batch_size", "4", "--max_steps", str(args.steps),
         "--lr_scheduler_type", "constant", "--logging_steps", str(max(1, args.steps // 4)), "--save_strategy", "no",
         "--report_to", "none", "--output_dir", str(out / "rdpo-adapter"), "--seed", "0", "--disable_tqdm", "false",
     ])
-    trainer = build_trainer(script_args, config)
+    trainer = build_trainer(script_args, config, model_args, data_args)
     from fairalign.align.pair_eval import score_pairs
 
     before = score_pairs(trainer)

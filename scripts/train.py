@@ -1,86 +1,171 @@
-"""Train with a recipe: one entry point for every method (rdpo, rpo, logic, reweight).
+"""Train with a recipe: one entry point for every method (rdpo, rpo, logic, reweight), with TRL's CLI conventions.
 
     fairalign train --config configs/recipes/rdpo/smollm2-135m_lora.yaml
     fairalign train --config configs/recipes/rdpo/smollm2-135m_lora.yaml --flip_rate 0.2 --max_steps 50
+    fairalign train --help --method rpo                               # every field, with its help text
     accelerate launch --config_file configs/accelerate/ddp.yaml scripts/train.py --config configs/recipes/rpo/smollm2-135m_lora.yaml
     fairalign train --config ... --resume_from_checkpoint last      # or a checkpoint directory
 
-A recipe is flat YAML whose keys are the method config's field names (a TRL DPOConfig / TrainingArguments
-subclass) plus the script keys of `ScriptArguments` below. Command-line flags override the recipe; unknown
-keys are errors. The resolved config, library versions and git hash are written to output_dir.
+Arguments are parsed by TRL's own `trl.TrlParser`, as `trl dpo --config x.yaml --learning_rate 1e-5` parses them:
+a recipe is flat YAML whose keys are fields of four dataclasses, and `--field value` flags override it.
+- `ScriptArguments`: TRL's (dataset_name, dataset_config, dataset_train_split, dataset_test_split, ...) plus
+  `method` (the trainer: rdpo | rpo | logic | reweight), max_train_samples and text_column;
+- the method's config (a TRL DPOConfig / TrainingArguments subclass, `fairalign.align.registry.METHODS`);
+- `trl.ModelConfig`: model_name_or_path (a Hub id, a local folder, or 'smollm2', the embedded SmolLM2), dtype,
+  use_peft, lora_* (the LoRA config is `trl.get_peft_config`'s);
+- `trl.DatasetMixtureConfig`: a `datasets:` list (path, name, data_files, split, columns, fraction) and
+  test_split_size, instead of dataset_name.
+So a TRL DPO recipe runs once `method: rdpo` and the method's own fields (flip_rate) are added. Unknown keys,
+wrong types and out-of-range numbers are one-line errors before any model loads. The resolved arguments, library
+versions and git hash are written to output_dir/fairalign_run.json.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
+
+import trl
+
+from fairalign.align.registry import METHODS
 
 logger = logging.getLogger("fairalign")
 
 
 @dataclass
-class ScriptArguments:
-    """Keys of a recipe that are not trainer-config fields."""
+class ScriptArguments(trl.ScriptArguments):
+    """TRL's script arguments plus what fairalign adds: the method, a row cap, the text column of LM data."""
 
-    FIELD_RANGES: ClassVar[dict[str, str]] = {"max_train_samples": "[1, inf)", "lora_r": "[1, inf)", "lora_alpha": "(0, inf)", "lora_dropout": "[0, 1)"}
+    FIELD_RANGES: ClassVar[dict[str, str]] = {"max_train_samples": "[1, inf)"}
 
-    method: str = field(default="rdpo", metadata={"help": "Training method: rdpo | rpo | logic | reweight."})
-    model_name_or_path: str = field(default="smollm2", metadata={"help": "Hub id, local path, or 'smollm2' (embedded)."})
-    dataset_path: str = field(default="", metadata={"help": "Local .jsonl/.json/.csv/.parquet, saved dataset dir, or Hub id."})
-    dataset_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
-    eval_dataset_path: str | None = field(default=None, metadata={"help": "Held-out data (same formats)."})
-    eval_split: str = field(default="test", metadata={"help": "Split of a Hub eval dataset."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training rows."})
-    dtype: str | None = field(default=None, metadata={"help": "float32 | bfloat16 | float16; default: bf16 on CUDA, fp32 on CPU."})
-    use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter (the adapter-disabled model is the reference)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout (0 keeps runs reproducible)."})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={"help": "Modules to adapt."})
+    method: str = field(default="rdpo", metadata={"help": "Training method, i.e. the trainer.", "choices": list(METHODS)})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N rows of the training split."})
     text_column: str = field(default="text", metadata={"help": "Text column for method=reweight (causal-LM data)."})
 
     def __post_init__(self):
         from fairalign.align.validation import validate_fields
 
         validate_fields(self)
-        if self.dtype is not None:
-            from fairalign.align.modeling import resolve_dtype
 
-            resolve_dtype(self.dtype, "cpu")  # InputError naming the valid names, before any model loads
+
+# Keys of fairalign's recipes before they took TRL's names: one spelling only, so an old key is an error.
+RENAMED = {
+    "dataset_path": "dataset_name",
+    "dataset_split": "dataset_train_split",
+    "eval_split": "dataset_test_split",
+    "eval_dataset_path": "dataset_test_split (the eval set is that split of dataset_name: a folder holding train.jsonl "
+                         "and test.jsonl, or a Hub split; or a datasets: mixture's test_split_size)",
+}
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=True)
+    # --help, like every field, is TRL's parser's (resolve_args): it lists the fields of the method being run
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False,
+                                     usage="%(prog)s [--config RECIPE.yaml] [--field value ...] [--help [--method M]]")
     parser.add_argument("--config", required=False, help="Recipe YAML (configs/recipes/<method>/*.yaml).")
-    parser.epilog = "Any other --field value pair overrides the recipe (fields of ScriptArguments or the method's config)."
     return parser
 
 
-PASS_THROUGH_UNKNOWN = True  # the CLI hands unrecognised --field value pairs to main() as args.overrides
+PASS_THROUGH_UNKNOWN = True  # every other flag, --help included, reaches TRL's parser as args.overrides
 
 
-def _yaml_to_argv(recipe: dict) -> list[str]:
-    argv = []
-    for key, value in recipe.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            argv += [f"--{key}", str(value).lower()]
-        elif isinstance(value, (list, tuple)):
-            if value:
-                argv += [f"--{key}", *map(str, value)]
-            elif key == "report_to":  # an empty list means "no integrations"
-                argv += [f"--{key}", "none"]
-        elif isinstance(value, dict):
-            argv += [f"--{key}", json.dumps(value)]
-        else:
-            argv += [f"--{key}", str(value)]
-    return argv
+# ------------------------------------------------------------------------------------------------ arguments
+def resolve_args(config_path: str | None, overrides: list[str], prog: str = "fairalign train"):
+    """(ScriptArguments, method config, trl.ModelConfig, trl.DatasetMixtureConfig) from a recipe plus flags, as
+    TRL's parser reads them. Old, unknown or misspelt keys, values of the wrong type and out-of-range numbers are
+    InputErrors naming the key, before any model loads. `--help` prints every field and exits."""
+    from fairalign.align.errors import InputError
+    from fairalign.align.mixtures import check_mixture, check_mixture_entries
+    from fairalign.align.registry import get_method
+
+    recipe = _read_recipe(config_path) if config_path else {}
+    where = config_path or "the flags"
+    _refuse_renamed(list(recipe), where)
+    _refuse_renamed(_flag_names(overrides), "the flags")
+    method = _method(recipe, overrides)
+    try:
+        config_cls, _ = get_method(method).load()
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    classes = (ScriptArguments, config_cls, trl.ModelConfig, trl.DatasetMixtureConfig)
+    parser = _trl_parser(classes, method, prog)
+    _refuse_unknown(recipe, overrides, classes, parser, method, where)
+    if "datasets" in recipe:
+        check_mixture_entries(recipe["datasets"], where)
+    _check_recipe_types({k: v for k, v in recipe.items() if k not in ("datasets", "env")}, classes, where)
+    argv = (["--config", config_path] if config_path else []) + list(overrides)
+    try:
+        script_args, config, model_args, data_args = parser.parse_args_and_config(argv)
+    except ValueError as err:
+        if "not used by the HfArgumentParser" not in str(err):
+            raise
+        raise InputError(f"the flags: values without a --field before them: {str(err).split(': ', 1)[1]}") from None
+    _check_model_args(model_args)
+    _check_data_source(script_args, data_args)
+    check_mixture(data_args)
+    return script_args, config, model_args, data_args
+
+
+def _trl_parser(classes, method: str, prog: str):
+    from fairalign.align.errors import InputError
+
+    description = ("Train with a recipe: fairalign train --config RECIPE.yaml [--field value ...]. Every field below is "
+                   "a recipe key and a flag; flags override the recipe. model_name_or_path: a Hub id, a local folder, or "
+                   "'smollm2' (the embedded SmolLM2-135M-Instruct). Give dataset_name or a datasets: mixture (not both: "
+                   f"an error here). Fields of method {method!r} (--method M lists another method's).")
+    parser = trl.TrlParser(classes, prog=prog, description=description, allow_abbrev=False)  # no prefix matching
+
+    def error(message):  # argparse would print its usage (every field: ~900 lines) and exit
+        raise InputError(f"{message} (method {method!r}; `{prog} --help --method {method}` lists every field)")
+
+    parser.error = error
+    return parser
+
+
+def _flag_names(overrides: list[str]) -> list[str]:
+    return [token[2:].split("=", 1)[0] for token in overrides if token.startswith("--")]
+
+
+def _method(recipe: dict, overrides: list[str]) -> str:
+    method = recipe.get("method", "rdpo")
+    for i, token in enumerate(overrides):  # the last --method wins, as in argparse
+        if token == "--method":
+            method = overrides[i + 1] if i + 1 < len(overrides) else ""
+        elif token.startswith("--method="):
+            method = token.split("=", 1)[1]
+    return str(method)
+
+
+def _refuse_renamed(keys: list[str], where: str) -> None:
+    from fairalign.align.errors import InputError
+
+    for key in keys:
+        if key in RENAMED:
+            raise InputError(f"{where}: {key} is now {RENAMED[key]}, TRL's name; rename the key")
+
+
+def _refuse_unknown(recipe: dict, overrides: list[str], classes, parser, method: str, where: str) -> None:
+    """An unknown recipe key or flag is an InputError suggesting the closest field name."""
+    from fairalign.align.errors import InputError
+
+    names = [f.name for cls in classes for f in fields(cls) if f.init]
+    flags = {option[2:] for option in parser._option_string_actions if option.startswith("--")}
+    listed = (f"keys are fields of {', '.join(c.__name__ for c in classes)} "
+              f"(`fairalign train --help --method {method}` lists them)")
+    for key in recipe:
+        if key not in names and key != "env":  # env: environment variables, as in TRL's recipes
+            close = difflib.get_close_matches(str(key), names, n=1)
+            raise InputError(f"{where}: unknown key {key!r}; " + (f"did you mean {close[0]!r}? " if close else "") + listed)
+    for key in _flag_names(overrides):
+        if key not in flags:
+            close = difflib.get_close_matches(key, names, n=1)
+            raise InputError(f"unknown flag --{key}; " + (f"did you mean --{close[0]}? " if close else "") + listed)
 
 
 def _read_recipe(config_path: str) -> dict:
@@ -99,8 +184,8 @@ def _read_recipe(config_path: str) -> dict:
 
 
 def _check_recipe_types(recipe: dict, classes, where: str) -> None:
-    """A recipe value of the wrong shape (a list or mapping for a scalar, text for a number) is one clear
-    error here, instead of argparse's usage text about the argv the recipe becomes."""
+    """A recipe value of the wrong shape (a list or mapping for a scalar, text for a number) is one clear error
+    here: TRL's parser hands YAML values that are not text to the dataclasses unconverted."""
     import typing
 
     from fairalign.align.errors import InputError
@@ -115,12 +200,12 @@ def _check_recipe_types(recipe: dict, classes, where: str) -> None:
             continue
         takes_number, takes_bool = type_ok(1.0, hint) or type_ok(1, hint), type_ok(True, hint)
         if isinstance(value, str) and takes_number and _is_number_text(value):
-            continue  # YAML reads 5e-4 as text; argparse converts it
+            continue  # YAML reads 5e-4 as text; the parser converts it
         if isinstance(value, str) and takes_bool and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             continue
         if isinstance(value, (list, dict)) or takes_number or takes_bool:
             raise InputError(f"{where}: {key}: {value!r} is a {type(value).__name__}; expected {describe_type(hint)}")
-        # other mismatches (text for an enum-typed field, ...) are argparse's to judge
+        # other mismatches (text for an enum-typed field, ...) are the parser's to judge
 
 
 def _is_number_text(text: str) -> bool:
@@ -131,122 +216,125 @@ def _is_number_text(text: str) -> bool:
         return False
 
 
-def _one_line_errors(parser, method: str, config_cls) -> None:
-    """argparse prints its usage (every field: ~140 lines) and exits; raise one InputError instead."""
+def _check_model_args(model_args) -> None:
+    from fairalign.align.errors import InputError
+    from fairalign.align.modeling import resolve_dtype
+    from fairalign.align.validation import validate_fields
+
+    if not model_args.model_name_or_path:
+        raise InputError("model_name_or_path is required: a Hub id, a local model folder, or 'smollm2' (the embedded "
+                         "SmolLM2-135M-Instruct)")
+    validate_fields(model_args)  # lora_r, lora_alpha, lora_dropout (ranges in validation.INHERITED_RANGES)
+    resolve_dtype(model_args.dtype, "cpu")  # a recipe's value skips the parser's choices
+    if model_args.load_in_4bit or model_args.load_in_8bit:
+        raise InputError("load_in_4bit / load_in_8bit: fairalign train does not load quantized models; train a LoRA "
+                         "adapter on the unquantized model (use_peft: true, dtype: bfloat16)")
+
+
+def _check_data_source(script_args, data_args) -> None:
     from fairalign.align.errors import InputError
 
-    def error(message):
-        raise InputError(f"recipe/flags for method {method!r}: {message} (keys are fields of ScriptArguments or "
-                         f"{config_cls.__name__}, see docs/training.md)")
+    if data_args.datasets and script_args.dataset_name:
+        raise InputError("give dataset_name or a datasets: mixture, not both (TRL would use the mixture and ignore "
+                         f"dataset_name={script_args.dataset_name!r})")
+    if not data_args.datasets and not script_args.dataset_name:
+        raise InputError("dataset_name is required (a local .jsonl/.json/.csv/.parquet file or folder, a saved dataset "
+                         "folder or a Hub id), or a datasets: mixture")
+    if script_args.dataset_streaming:
+        raise InputError("dataset_streaming: fairalign train needs datasets with a length; set it to false")
+    if data_args.test_split_size is not None and not data_args.datasets:
+        raise InputError("test_split_size splits a datasets: mixture; with dataset_name, name the eval split with "
+                         "dataset_test_split, or write the data as a one-entry mixture (datasets: [{path: ...}])")
 
-    parser.error = error
 
-
-def resolve_args(config_path: str | None, overrides: list[str]):
-    """(ScriptArguments, method config) from a recipe plus overrides. Unknown keys, values of the wrong type and
-    out-of-range numbers are InputErrors naming the key, before any model loads."""
-    from transformers import HfArgumentParser
-
+# ------------------------------------------------------------------------------------------------ building
+def load_train_and_eval(script_args, config, data_args):
+    """(train, eval or None), picked as TRL's scripts pick them: the dataset_train_split and dataset_test_split
+    splits of dataset_name or of the mixture. The eval split is used when the data has it, and required when
+    eval_strategy is not "no"."""
     from fairalign.align.errors import InputError
-    from fairalign.align.registry import get_method
+    from fairalign.align.mixtures import load_dataset_dict, load_mixture, pick_split
 
-    recipe = _read_recipe(config_path) if config_path else {}
-    method = recipe.get("method", "rdpo")
-    if "--method" in overrides:
-        i = overrides.index("--method")
-        method = overrides[i + 1] if i + 1 < len(overrides) else ""
-    try:
-        config_cls, _ = get_method(method).load()
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    _check_recipe_types(recipe, (ScriptArguments, config_cls), config_path or "recipe")
-    parser = HfArgumentParser((ScriptArguments, config_cls), allow_abbrev=False)  # a typo must not match a field
-    _one_line_errors(parser, method, config_cls)
-    try:
-        script_args, config = parser.parse_args_into_dataclasses(args=_yaml_to_argv(recipe) + list(overrides))
-    except ValueError as err:
-        if "not used by the HfArgumentParser" not in str(err):
-            raise
-        raise InputError(
-            f"invalid recipe/flags for method {method!r}: unknown keys {str(err).split(': ', 1)[1]}; keys must be "
-            f"fields of ScriptArguments or {config_cls.__name__}"
-        ) from None
-    return script_args, config
+    if data_args.datasets:
+        splits, source = load_mixture(data_args, seed=config.seed), "the datasets: mixture"
+    else:
+        splits, source = load_dataset_dict(script_args.dataset_name, script_args.dataset_config), script_args.dataset_name
+    train = pick_split(splits, script_args.dataset_train_split, "dataset_train_split", source)
+    if script_args.max_train_samples:
+        train = train.select(range(min(script_args.max_train_samples, len(train))))
+    test = script_args.dataset_test_split
+    if test in splits:
+        return train, splits[test]
+    if config.eval_strategy != "no":
+        raise InputError(f"eval_strategy={config.eval_strategy.value!r} needs an eval set, but {source} has no split "
+                         f"{test!r} (its splits: {sorted(splits)}); name one with dataset_test_split, put a test file beside "
+                         "the train file (a folder with train.jsonl and test.jsonl), or use a datasets: mixture with "
+                         "test_split_size")
+    return train, None
 
 
-def _load_model(script_args, config):
+def _load_model(model_args, config):
     import torch
 
-    from fairalign.align.modeling import load_model_and_tokenizer
+    from fairalign.align.modeling import load_model_and_tokenizer, resolve_dtype
 
-    device = "cpu" if config.use_cpu or not torch.cuda.is_available() else None
-    # Under accelerate the Trainer places the model; load on CPU first.
-    model, tokenizer = load_model_and_tokenizer(script_args.model_name_or_path, dtype=script_args.dtype,
-                                                device=device or "cpu", padding_side="left")
-    return model, tokenizer
-
-
-def _peft_config(script_args):
-    if not script_args.use_peft:
-        return None
-    from peft import LoraConfig
-
-    targets = script_args.lora_target_modules
-    return LoraConfig(r=script_args.lora_r, lora_alpha=script_args.lora_alpha, lora_dropout=script_args.lora_dropout,
-                      target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
+    # Loaded on CPU: the Trainer places the model (under accelerate too). "auto" is bfloat16 where it will train on CUDA.
+    target = "cuda" if torch.cuda.is_available() and not config.use_cpu else "cpu"
+    return load_model_and_tokenizer(model_args.model_name_or_path, dtype=resolve_dtype(model_args.dtype, target),
+                                    device="cpu", padding_side="left", revision=model_args.model_revision,
+                                    attn_implementation=model_args.attn_implementation)
 
 
-def build_trainer(script_args, config):
-    """Model, data and trainer for a resolved recipe (also used by the demo and tests)."""
-    from fairalign.align.data import load_preference_dataset
-    from fairalign.align.errors import InputError
+def build_trainer(script_args, config, model_args, data_args):
+    """Model, data and trainer for resolved arguments (also used by the demo and tests)."""
     from fairalign.align.registry import get_method
 
     method = get_method(script_args.method)
     _, trainer_cls = method.load()
-    if not script_args.dataset_path:
-        raise InputError("dataset_path is required (a local file, a saved dataset directory or a Hub id)")
-    # data first: a bad file is reported before a model loads
-    train = load_preference_dataset(script_args.dataset_path, script_args.dataset_split)
-    if script_args.max_train_samples:
-        train = train.select(range(min(script_args.max_train_samples, len(train))))
-    evals = None
-    if script_args.eval_dataset_path:
-        evals = load_preference_dataset(script_args.eval_dataset_path, script_args.eval_split)
-    model, tokenizer = _load_model(script_args, config)
+    train, evals = load_train_and_eval(script_args, config, data_args)  # data first: a bad file before a model loads
+    model, tokenizer = _load_model(model_args, config)
+    peft_config = trl.get_peft_config(model_args)
     if method.data == "lm":
         from fairalign.align.reweighting import build_lm_trainer
 
-        return build_lm_trainer(model, tokenizer, config, train, evals, text_column=script_args.text_column,
-                                peft_config=_peft_config(script_args))
-    return trainer_cls(model, args=config, train_dataset=train, eval_dataset=evals, processing_class=tokenizer,
-                       peft_config=_peft_config(script_args))
+        trainer = build_lm_trainer(model, tokenizer, config, train, evals, text_column=script_args.text_column,
+                                   peft_config=peft_config)
+    else:
+        trainer = trainer_cls(model, args=config, train_dataset=train, eval_dataset=evals, processing_class=tokenizer,
+                              peft_config=peft_config)
+    if script_args.ignore_bias_buffers:  # TRL's DDP fix for boolean buffers, as trl/scripts/dpo.py applies it
+        import torch
+
+        trainer.model._ddp_params_and_buffers_to_ignore = [
+            name for name, buffer in trainer.model.named_buffers() if buffer.dtype == torch.bool]
+    return trainer
 
 
-def _provenance(script_args, config, world_size: int) -> dict:
+def _provenance(script_args, config, model_args, data_args, world_size: int) -> dict:
     from fairalign.align.provenance import git_state, package_versions
 
     versions, git = package_versions(), git_state()[0]
-    return {"script": asdict(script_args), "config": config.to_dict(), "world_size": world_size,
-            "versions": versions, "git": git}
+    return {"script": asdict(script_args), "model": asdict(model_args), "data": asdict(data_args),
+            "config": config.to_dict(), "world_size": world_size, "versions": versions, "git": git}
 
 
+# ------------------------------------------------------------------------------------------------ the run
 def main(args) -> int:
     from fairalign.align.locking import hold_folder
     from fairalign.align.run_guard import resolve_checkpoint
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.INFO, format="[fairalign] %(message)s")
-    script_args, config = resolve_args(args.config, args.overrides)
+    script_args, config, model_args, data_args = resolve_args(args.config, args.overrides)
     resume = resolve_checkpoint(config.output_dir, config.resume_from_checkpoint)  # checked before any model loads
     # The folder is this run's from the first file written to the saved model (the trainer holds it too).
     with hold_folder(config.output_dir, f"fairalign train -> {config.output_dir}"):
-        trainer = build_trainer(script_args, config)
+        trainer = build_trainer(script_args, config, model_args, data_args)
         if trainer.accelerator.is_main_process:
             from fairalign.align.files import write_json_atomic
 
-            provenance = json.loads(json.dumps(_provenance(script_args, config, trainer.accelerator.num_processes), default=str))
-            write_json_atomic(Path(config.output_dir) / "fairalign_run.json", provenance)
+            provenance = _provenance(script_args, config, model_args, data_args, trainer.accelerator.num_processes)
+            write_json_atomic(Path(config.output_dir) / "fairalign_run.json", json.loads(json.dumps(provenance, default=str)))
         trainer.train(resume_from_checkpoint=resume)
         trainer.save_model(config.output_dir)
         if trainer.accelerator.is_main_process:

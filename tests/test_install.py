@@ -96,8 +96,8 @@ def test_data_files_ship_in_the_wheel(tmp_path):
     shipped = set(json.loads(run.stdout.strip().splitlines()[-1]))
     # Every data file in a resources/ or assets/ folder (package data by convention), e.g. the packaged BLS table.
     data = {str(p.relative_to(REPO)) for root in ("align", "decoding", "eval", "scripts")
-            for folder in ("resources", "assets") for p in (REPO / root).rglob(f"{folder}/*")
-            if p.is_file() and p.suffix not in (".py", ".pyc")}
+            for folder in ("resources", "assets") for depth in ("*", "*/*") for p in (REPO / root).rglob(f"{folder}/{depth}")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts}
     data |= {str(p.relative_to(REPO)) for p in (REPO / "eval" / "tasks").glob("*.yaml")}  # the task registry
     assert {"eval/occupation/resources/cpsaat11_2022.csv", "eval/bbnli/resources/demo_probes.csv",
             "eval/toxicity/resources/demo_prompts.jsonl", "eval/tasks/toxicity.yaml"} <= data

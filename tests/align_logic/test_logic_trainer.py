@@ -131,7 +131,7 @@ def test_logic_recipe_resolves(tmp_path):
     recipes = sorted(Path(__file__).resolve().parents[2].joinpath("configs/recipes/logic").glob("*.yaml"))
     assert recipes
     for recipe in recipes:
-        script_args, config = resolve_args(str(recipe), ["--output_dir", str(tmp_path)])
+        script_args, config, _, _ = resolve_args(str(recipe), ["--output_dir", str(tmp_path)])
         assert script_args.method == "logic" and config.build_structure() is not None
 
 
@@ -151,8 +151,8 @@ def test_logic_recipe_trains_tiny_model(tmp_path, tiny_llama, tokenizer):
     out = tmp_path / "out"
     rc = main(["train", "--config", str(root / "configs/recipes/logic/smollm2-135m_formula_lora.yaml"),
                "--model_name_or_path", str(model_dir),
-               "--dataset_path", str(root / "align/resources/preferences_demo_train.jsonl"), "--max_train_samples", "8",
-               "--eval_dataset_path", "", "--max_steps", "2", "--logging_steps", "1", "--save_strategy", "no",
+               "--dataset_name", str(root / "align/resources/preferences_demo/train.jsonl"), "--max_train_samples", "8",
+               "--max_steps", "2", "--logging_steps", "1", "--save_strategy", "no",
                "--output_dir", str(out)])
     assert rc == 0
     run = json.loads((out / "fairalign_run.json").read_text())

@@ -18,7 +18,7 @@ def test_recipe_resolves_to_a_reweighting_config(recipe):
     from fairalign.scripts.train import resolve_args
 
     # bf16 recipes are for GPUs; the keys and values are what is checked here
-    script_args, config = resolve_args(str(recipe), ["--bf16", "false"])
+    script_args, config, _, _ = resolve_args(str(recipe), ["--bf16", "false"])
     assert script_args.method == "reweight"
     assert isinstance(config, ReweightingConfig)
     assert config.reweight_strategy == "linupper" and config.max_length >= 2

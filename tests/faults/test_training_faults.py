@@ -23,7 +23,7 @@ from fairalign.align.testing import TINY_PREFERENCES, tiny_llama
 from fairalign.scripts import cli
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "align" / "resources" / "preferences_demo_train.jsonl"
+DATA = REPO / "align" / "resources" / "preferences_demo" / "train.jsonl"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "OMP_NUM_THREADS": "1", "WANDB_DISABLED": "true"}
 FAST = dict(per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2, report_to=[], logging_steps=1,
@@ -226,7 +226,7 @@ def test_cli_refuses_a_held_output_dir_in_one_line(held_folder, tmp_path, tiny_l
 
 # ------------------------------------------------------------------------- SIGKILL, then resume == uninterrupted
 def _recipe(tmp_path, **overrides):
-    recipe = dict(method="rdpo", dataset_path=str(DATA), max_length=128, flip_rate=0.1, per_device_train_batch_size=4,
+    recipe = dict(method="rdpo", model_name_or_path="smollm2", dataset_name=str(DATA), max_length=128, flip_rate=0.1, per_device_train_batch_size=4,
                   max_steps=6, save_strategy="steps", save_steps=1, logging_steps=1, report_to=[], learning_rate=1e-3,
                   output_dir=str(tmp_path / "out"), seed=0, disable_tqdm=True)
     recipe.update(overrides)
@@ -345,7 +345,7 @@ def test_bad_preference_files_name_the_file_and_line(tmp_path, tiny_llama_dir, c
 
     with pytest.raises(InputError, match=message):
         load_preference_dataset(str(bad))
-    code = cli.main(["train", "--config", str(_recipe(tmp_path, dataset_path=str(bad))), "--model_name_or_path", str(tiny_llama_dir)])
+    code = cli.main(["train", "--config", str(_recipe(tmp_path, dataset_name=str(bad))), "--model_name_or_path", str(tiny_llama_dir)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(bad) in err[0]
 
@@ -354,10 +354,11 @@ def test_bad_preference_files_name_the_file_and_line(tmp_path, tiny_llama_dir, c
 @pytest.mark.parametrize("argv, message", [
     (["--learning_rate", "nan"], r"RobustDPOConfig.learning_rate=nan is not a number"),
     (["--beta", "-0.1"], r"RobustDPOConfig.beta=-0.1 is out of range"),
-    (["--dtype", "float33"], r"dtype='float33' is not a dtype"),
-    (["--lora_dropout", "1.5"], r"ScriptArguments.lora_dropout=1.5"),
+    (["--dtype", "float33"], r"--dtype: invalid choice: 'float33'"),
+    (["--lora_dropout", "1.5"], r"ModelConfig.lora_dropout=1.5"),
+    (["--max_train_samples", "0"], r"ScriptArguments.max_train_samples=0"),
     (["--per_device_train_batch_size", "2.5"], r"invalid int value: '2.5'"),
-    (["--dataset_path", "no/such/file.jsonl"], r"dataset no/such/file.jsonl does not exist"),
+    (["--dataset_name", "no/such/file.jsonl"], r"dataset_name: no/such/file.jsonl does not exist"),
     (["--resume_from_checkpoint", "no/such/checkpoint-3"], r"resume_from_checkpoint: no/such/checkpoint-3 does not exist"),
 ])
 def test_train_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, argv, message):
