@@ -151,27 +151,49 @@ class _CompletionLogProbs(torch.autograd.Function):
 
 
 def token_logps(hidden: torch.Tensor, lm_head: torch.nn.Module, targets: torch.Tensor, chunk_size: int = 1024):
-    """Log-probs of `targets` (N,) under lm_head applied to `hidden` (N, d), without storing logits."""
+    """Log-probs of `targets` (N,) under lm_head applied to `hidden` (N, d), without storing logits.
+    Reads lm_head's weight directly: call it where the weight is whole (see `add_logps_head`)."""
     return _CompletionLogProbs.apply(hidden, lm_head.weight, lm_head.bias, targets, chunk_size)
 
 
-def _has_plain_head(model) -> bool:
+def add_logps_head(lm_head: torch.nn.Linear) -> None:
+    """Patch `lm_head.forward` so that `lm_head(hidden, logps_targets=T)` returns `token_logps(hidden, lm_head, T)`.
+
+    The head then runs inside the module's own call: the hooks FSDP2 and ZeRO-3 put on the module (or on the
+    group it is sharded with) gather its weight before and reshard / reduce its gradient after, so the weight is
+    never read while sharded. Without the keyword it is the original forward. Idempotent."""
+    if getattr(lm_head, "_fairalign_logps_head", False):
+        return
+    inner = lm_head.forward
+
+    def forward(self, hidden, logps_targets=None, chunk_size=1024):
+        if logps_targets is None:
+            return inner(hidden)
+        return token_logps(hidden.to(self.weight.device), self, logps_targets.to(self.weight.device), chunk_size)
+
+    lm_head.forward = types.MethodType(forward, lm_head)
+    lm_head._fairalign_logps_head = True
+
+
+def _plain_head_config(model) -> bool:
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     special = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier", "lm_head_multiplier")
-    return all(getattr(cfg, k, None) in (None, 1.0) for k in special) and isinstance(
-        model.get_output_embeddings(), torch.nn.Linear
-    )
+    return all(getattr(cfg, k, None) in (None, 1.0) for k in special)
 
 
 def add_completion_logps_forward(model) -> None:
     """Patch `model.forward` so that `model(..., completion_targets=T)` returns per-position log-probs of T
     (IGNORE positions -> 0) through the backbone and a completion-only LM head. The patched forward is still
-    the module's forward, so DDP / FSDP / DeepSpeed wrappers and PEFT adapters apply as usual; without the
+    the module's forward, so DDP / FSDP / DeepSpeed wrappers and PEFT adapters apply as usual, and the head runs
+    inside the LM head module's own call (`add_logps_head`), so FSDP / ZeRO-3 gather its weight; without the
     keyword it is the original forward (generation is unchanged). Idempotent."""
     if getattr(model, "_fairalign_logps_patched", False):
         return
     inner = model.forward
-    plain = _has_plain_head(model)
+    plain_config = _plain_head_config(model)
+    head = model.get_output_embeddings()
+    if plain_config and isinstance(head, torch.nn.Linear):
+        add_logps_head(head)
 
     @functools.wraps(type(model).forward)
     def forward(self, *args, completion_targets=None, **kwargs):
@@ -179,16 +201,16 @@ def add_completion_logps_forward(model) -> None:
             return inner(*args, **kwargs)
         kwargs["use_cache"] = False
         mask = completion_targets != IGNORE
-        if plain:
+        lm_head = self.get_output_embeddings()  # looked up per call: PEFT may have replaced it (then: logits path)
+        if plain_config and getattr(lm_head, "_fairalign_logps_head", False):
             hidden = getattr(self, self.base_model_prefix)(*args, **kwargs).last_hidden_state
-            lm_head = self.get_output_embeddings()
-            lp = token_logps(hidden[mask].to(lm_head.weight.device), lm_head, completion_targets[mask].to(lm_head.weight.device))
-        else:  # unusual heads (soft-capping, scaled logits): let the model build its logits
+            lp = lm_head(hidden[mask], logps_targets=completion_targets[mask])
+        else:  # unusual heads (soft-capping, scaled logits, adapted): let the model build its logits
             logits = inner(*args, **kwargs).logits
             lp = torch.log_softmax(logits[mask].float(), dim=-1).gather(-1, completion_targets[mask][:, None]).squeeze(-1)
         # float32 for float32/bf16/fp16 models (half precision is reduced in float32), float64 for float64 ones
         out = torch.zeros(mask.shape, dtype=lp.dtype, device=completion_targets.device)
-        return out.masked_scatter(mask, lp)
+        return out.masked_scatter(mask, lp.to(out.device))
 
     model.forward = types.MethodType(forward, model)
     model._fairalign_logps_patched = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,8 +186,9 @@ class PreferenceTrainer(RunGuardMixin, ReweightingMixin, DPOTrainerInternals):
         # A reference-free method wants no reference model, but TRL would rebuild one from the model's path
         # (and refuses ref_model=model); see trl_builds_no_reference. `precompute_reference` skips the pass.
         reference_free = not self.needs_reference and ref_model is None and not uses_peft
-        if not reference_free and ref_model is None and not uses_peft and not args.precompute_ref_log_probs:
-            ref_model = copy.deepcopy(model)  # an in-memory model has no path TRL could reload it from
+        copied_reference = reference_from_path = False
+        if not reference_free and ref_model is None and not uses_peft:
+            ref_model, copied_reference, reference_from_path = _full_reference(model, args)
         add_completion_logps_forward(_unwrap_peft(model))  # before TRL's init, which may precompute reference log-probs
         if ref_model is not None:
             add_completion_logps_forward(_unwrap_peft(ref_model))
@@ -197,6 +199,12 @@ class PreferenceTrainer(RunGuardMixin, ReweightingMixin, DPOTrainerInternals):
                              processing_class=processing_class, peft_config=peft_config, **kwargs)
         if reference_free:
             self.reference_is_precomputed, self.ref_model = False, None
+        self._patch_reference()
+        if reference_from_path:
+            _check_same_partitions(self.model, self.accelerator.unwrap_model(self.ref_model),
+                                   model.config.name_or_path)
+        if copied_reference and args.precompute_ref_log_probs:
+            self.ref_model = None  # only needed for the pass above (FSDP): not held during training
         self._setup_reweighting(active=args.loss_reduction == "reweight")
 
     @classmethod
@@ -214,9 +222,15 @@ class PreferenceTrainer(RunGuardMixin, ReweightingMixin, DPOTrainerInternals):
     def precompute_reference(self, dataset, name, batch_size):
         if not self.needs_reference:
             return dataset  # reference-free method: nothing to precompute
+        self._patch_reference()
         if self.accelerator.num_processes > 1 and not dataset.cache_files:
             dataset = self._file_backed(dataset, name)
         return self.trl_precompute_ref_logps(dataset, name, batch_size)
+
+    def _patch_reference(self) -> None:
+        """A reference model TRL built itself (loaded from the model's path) gets the step's forward too."""
+        if getattr(self, "ref_model", None) is not None:
+            add_completion_logps_forward(_unwrap_peft(self.accelerator.unwrap_model(self.ref_model)))
 
     def _file_backed(self, dataset, name):
         """TRL (1.16) writes the precomputed log-probs next to the dataset's cache files and every process reads
@@ -389,6 +403,51 @@ def _tokenize_baseline(example, tokenizer):
     if full[:n] != list(example["prompt_ids"]):
         raise ValueError("the tokenised prompt is not a prefix of prompt+baseline; end the prompt on a token boundary")
     return {"baseline_ids": full[n:]}
+
+
+def _full_reference(model, args):
+    """The reference of a full fine-tune given none: (ref_model or None, copied, TRL loads it from the path).
+
+    - Under ZeRO-3 the policy's parameters may already be partitioned (loaded under zero.Init): a deep copy of
+      them is not a model. Without precompute_ref_log_probs, TRL loads the reference from the policy's path,
+      partitioned the same way, and `_check_same_partitions` then checks it is the policy. With it, the
+      policy itself, before any update, gives the reference log-probs (no second model).
+    - Otherwise a copy of the unwrapped policy, made before accelerate wraps or shards anything: an in-memory
+      model has no path TRL could reload it from. Under FSDP it is also made for precompute_ref_log_probs (TRL
+      would load one from the path), and dropped after that pass. Without FSDP, precompute runs the policy."""
+    if any(hasattr(p, "ds_id") for p in model.parameters()):
+        if args.precompute_ref_log_probs:
+            return None, False, False
+        if not getattr(model.config, "name_or_path", ""):
+            raise ValueError("ZeRO-3 full fine-tune: the policy is partitioned and has no path to load the reference "
+                             "from. Pass ref_model=, set precompute_ref_log_probs=True (no reference held during "
+                             "training), or train a LoRA adapter.")
+        return None, False, True
+    if args.precompute_ref_log_probs and not _fsdp_requested(args):
+        return None, False, False
+    return copy.deepcopy(model), True, False
+
+
+def _fsdp_requested(args) -> bool:
+    """Whether the Trainer about to be built shards with FSDP (its config, or `accelerate launch`'s variables)."""
+    return bool(getattr(args, "fsdp", None)) or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def _check_same_partitions(policy, reference, path) -> None:
+    """ZeRO-3: the reference TRL loaded from `path` must be the policy (both partitioned the same way across
+    ranks): compare this rank's partitions, then OR the verdict over the ranks (one collective)."""
+    ref_params = dict(reference.named_parameters())
+    differs = [name for name, p in policy.named_parameters()
+               if name not in ref_params or not torch.equal(p.ds_tensor, ref_params[name].ds_tensor.to(p.ds_tensor))]
+    flag = torch.tensor([int(bool(differs))], device=next(policy.parameters()).ds_tensor.device)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    if int(flag):
+        raise ValueError(
+            f"ZeRO-3 full fine-tune: the reference loaded from {path} differs from the policy passed in (e.g. "
+            f"{differs[:3] or 'on another rank'}); a partitioned policy cannot be copied. Pass ref_model=, or set "
+            "precompute_ref_log_probs=True."
+        )
 
 
 def _is_peft(model) -> bool:

@@ -10,6 +10,9 @@
   a half-written newest one is skipped with a warning. An explicit checkpoint must exist and be complete.
 - **Distributed means distributed.** Launched as several processes, each trainer must see all of them
   (a CPU-only multi-process launch sets `use_cpu`, see `configure_cpu_launch`), never N independent copies.
+  A GPU accelerate config (FSDP, DeepSpeed, bf16/fp16) launched without a GPU is an error naming it.
+- **A saved model loads.** `save_model` under FSDP with SHARDED_STATE_DICT gathers the full state dict, so
+  output_dir holds weights `from_pretrained` reads (checkpoints stay sharded, for resuming).
 
 Contract: list `RunGuardMixin` first among the bases (`class T(RunGuardMixin, DPOTrainer)`), and call
 `configure_cpu_launch(self)` in the config's `__post_init__` before the parent's.
@@ -34,11 +37,44 @@ WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safeten
                 "adapter_model.bin", "pytorch_model.bin.index.json")
 
 
+CPU_ENGINE_TEST_ENV = "FAIRALIGN_ENGINE_ON_CPU"  # set only by tests/distributed/launch.py (see cpu_engine_shim.py)
+
+
+def gpu_launch_request() -> str | None:
+    """What `accelerate launch` asked for that needs a GPU (FSDP, DeepSpeed, fp16/bf16 mixed precision), as the
+    config that asks for it; None when nothing does. Read from the variables the launcher sets in each worker."""
+    env = os.environ
+    if env.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "distributed_type: FSDP (configs/accelerate/fsdp.yaml)"
+    if env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        stage = env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "?")
+        return f"DeepSpeed ZeRO-{stage} (configs/accelerate/zero{stage}.yaml)"
+    precision = env.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    if precision in ("fp16", "bf16"):
+        return f"mixed_precision: {precision} (configs/accelerate/ddp.yaml, single_gpu.yaml)"
+    return None
+
+
 def configure_cpu_launch(config) -> None:
-    """Under a multi-process launch (WORLD_SIZE > 1) on a machine without CUDA, train on CPU with a gloo
-    process group. Without this, transformers (no ACCELERATE_USE_CPU in the workers' environment, which
-    `accelerate launch --config_file cpu_2proc.yaml` does not set) runs one independent copy per process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() and not config.use_cpu:
+    """Called by every config's __post_init__. On a machine without CUDA:
+    - a launch with a GPU configuration (FSDP, DeepSpeed, mixed precision) is an InputError naming it and the
+      CPU alternative, before any model loads (accelerate would otherwise train N independent copies, or
+      bf16 at ~1/10 the speed of float32);
+    - under a multi-process launch (WORLD_SIZE > 1), train on CPU with a gloo process group. Without this,
+      transformers (no ACCELERATE_USE_CPU in the workers' environment, which `accelerate launch --config_file
+      cpu_2proc.yaml` does not set) runs one independent copy per process."""
+    if torch.cuda.is_available():
+        return
+    request = gpu_launch_request()
+    if request is not None:
+        if os.environ.get(CPU_ENGINE_TEST_ENV) == "1":
+            return  # the test shim runs this engine on CPU processes itself
+        raise InputError(
+            f"this run was launched with a GPU configuration, {request}, but no CUDA GPU is visible. On CPU, "
+            "launch with configs/accelerate/cpu_2proc.yaml (two gloo processes, float32) or run `fairalign train` "
+            "in one process; FSDP and DeepSpeed configs need GPUs."
+        )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not config.use_cpu:
         config.use_cpu = True
 
 
@@ -48,6 +84,14 @@ def _distributed_any(flags: torch.Tensor) -> torch.Tensor:
         flags = flags.to(torch.int32)
         torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
     return flags.bool()
+
+
+def _local_shard(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a parameter or gradient: the local shard of an FSDP2 DTensor, the partition of a
+    ZeRO-3 parameter (whose own data is empty), else the tensor. Checks on shards are OR-ed across ranks."""
+    if hasattr(tensor, "ds_tensor"):
+        return tensor.ds_tensor
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
 
 
 def _total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -85,7 +129,7 @@ class RunGuardMixin:
 
     def _check_step_finite(self, model, state) -> None:
         model = model if model is not None else self.model
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        grads = [_local_shard(p.grad) for p in model.parameters() if p.grad is not None]
         device = grads[0].device if grads else self.args.device
         loss_bad = self._nonfinite_loss if self._nonfinite_loss is not None else torch.zeros((), dtype=torch.bool, device=device)
         grad_bad = ~torch.isfinite(_total_norm(grads)) if grads else torch.zeros((), dtype=torch.bool, device=device)
@@ -102,16 +146,28 @@ class RunGuardMixin:
             )
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
-        named = [(name, p) for name, p in self.model.named_parameters() if p.numel()]
-        finite = torch.stack([torch.isfinite(p).all().to(self.args.device) for _, p in named]).cpu()  # one sync
-        bad = [name for (name, _), ok in zip(named, finite.tolist()) if not ok]
+        named = [(name, _local_shard(p)) for name, p in self.model.named_parameters()]
+        named = [(name, p) for name, p in named if p.numel()]
+        finite = torch.stack([torch.isfinite(p).all().to(self.args.device) for _, p in named]).cpu() if named else torch.ones(0)
+        bad = [name for (name, _), ok in zip(named, finite.tolist()) if not ok]  # one sync above
         flag = _distributed_any(torch.tensor([bool(bad)], device=self.args.device))
         if bool(flag.any()):
             raise NonFiniteError(
                 f"refusing to save to {output_dir or self.args.output_dir}: parameter(s) {bad[:5] or 'on another rank'} "
                 "hold NaN or inf values. The model is broken; resume from the last checkpoint with a lower learning rate."
             )
+        if not _internal_call and self._fsdp_sharded_state_dict():
+            # transformers writes no weights for SHARDED_STATE_DICT (checkpoints keep that format for resuming):
+            # gather the full state dict (a collective; rank 0 holds it) and write what from_pretrained reads
+            from fairalign.align.trl_internals import save_state_dict
+
+            save_state_dict(self, output_dir or self.args.output_dir, self.accelerator.get_state_dict(self.model))
+            return None
         return super().save_model(output_dir, _internal_call)
+
+    def _fsdp_sharded_state_dict(self) -> bool:
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None) if getattr(self, "is_fsdp_enabled", False) else None
+        return plugin is not None and "FULL_STATE_DICT" not in str(plugin.state_dict_type)
 
     # ---- one run per folder, resume from a complete checkpoint ---------------------------------------------
     def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
@@ -142,8 +198,12 @@ def checkpoint_problem(folder: Path) -> str | None:
     except (ValueError, KeyError, UnicodeDecodeError) as err:
         return f"trainer_state.json is unreadable ({type(err).__name__})"
     weights = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
-    if not weights:
-        return f"no model weights ({' / '.join(WEIGHT_FILES[:2])})"
+    # FSDP's SHARDED_STATE_DICT: a torch.distributed.checkpoint folder, whose .metadata is written last
+    sharded = [d for d in folder.glob("pytorch_model_fsdp_*") if d.is_dir()]
+    if sharded and not all((d / ".metadata").is_file() for d in sharded):
+        return "a sharded FSDP model folder without .metadata (the run stopped while saving)"
+    if not weights and not sharded:
+        return f"no model weights ({' / '.join(WEIGHT_FILES[:2])}, or an FSDP pytorch_model_fsdp_* folder)"
     for path in sorted(folder.glob("*.safetensors")):
         try:
             from safetensors import safe_open

@@ -116,12 +116,20 @@ def use_adapter(model, adapter_name: str | None):
     return trl_use_adapter(model, adapter_name=adapter_name)
 
 
+def save_state_dict(trainer, output_dir: str, state_dict: dict) -> None:
+    """Write `state_dict` (weights), the config and the tokenizer to output_dir the way save_model does, from the
+    main process. transformers (all 4.x/5.x) `Trainer._save(output_dir, state_dict)`; its public save_model
+    writes no weights at all under FSDP with SHARDED_STATE_DICT, so run_guard gathers them and calls this."""
+    trainer._save(output_dir, state_dict=state_dict)
+
+
 # Expected shapes of the internals above, checked by `check_internals()`.
 _SIGNATURES = {
     "DPOTrainer._prepare_dataset": (lambda: DPOTrainer._prepare_dataset, ["self", "dataset", "processing_class", "args", "dataset_name"]),
     "DPOTrainer._precompute_ref_logps": (lambda: DPOTrainer._precompute_ref_logps, ["self", "dataset", "name", "batch_size"]),
     "Trainer._set_signature_columns_if_needed": (lambda: DPOTrainer._set_signature_columns_if_needed, ["self"]),
     "DPOTrainer.compute_loss": (lambda: DPOTrainer.compute_loss, ["self", "model", "inputs", "return_outputs", "num_items_in_batch"]),
+    "Trainer._save": (lambda: DPOTrainer._save, ["self", "output_dir", "state_dict"]),
     "trl.trainer.utils.use_adapter": (lambda: __import__("trl.trainer.utils", fromlist=["use_adapter"]).use_adapter, ["model", "adapter_name"]),
 }
 # Attributes the trainers' __init__ must assign (read by fairalign after __init__).

@@ -253,6 +253,10 @@ def build_lm_trainer(model, tokenizer, config: ReweightingConfig, train_dataset,
     evals = None if eval_dataset is None else prepare_lm_dataset(eval_dataset, tokenizer, text_column, config.max_length)
     if peft_config is not None:
         from peft import get_peft_model
+        from transformers.trainer_utils import enable_full_determinism, set_seed
 
+        # The adapter's initial weights are random: seed first (the Trainer seeds only once it is built), so two
+        # runs with the same config start from the same adapter, and every process of a launch from the same one.
+        enable_full_determinism(config.seed) if config.full_determinism else set_seed(config.seed)
         model = get_peft_model(model, peft_config)
     return ReweightingTrainer(model=model, args=config, train_dataset=train, eval_dataset=evals, processing_class=tokenizer)

@@ -52,3 +52,19 @@ def test_generation_is_unchanged_by_the_patch(tiny_llama):
     add_completion_logps_forward(tiny_llama)
     add_completion_logps_forward(tiny_llama)  # idempotent
     assert torch.equal(tiny_llama.generate(ids, max_new_tokens=5, do_sample=False), before)
+
+
+def test_lm_head_runs_inside_its_own_module_call(tiny_llama):
+    """FSDP2 / ZeRO-3 gather the head's weight in its module hooks: the completion-only head must go through
+    lm_head(...), never read lm_head.weight from outside (the weight is a shard there), forward and backward."""
+    add_completion_logps_forward(tiny_llama)
+    calls = []
+    head = tiny_llama.get_output_embeddings()
+    head.register_forward_pre_hook(lambda module, args, kwargs: calls.append(sorted(kwargs)), with_kwargs=True)
+    rows = pack_examples([[5, 6, 7]], [[[8, 9], [10]]], pad_token_id=3)
+    inputs = dict(input_ids=rows.input_ids, attention_mask=rows.attention_mask(True), position_ids=rows.position_ids,
+                  completion_targets=rows.targets, branch_index=rows.branch_index)
+    logps, _ = completion_logps(tiny_llama, inputs, 1, 2)
+    assert calls == [["logps_targets"]]
+    logps.sum().backward()
+    assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0

@@ -184,3 +184,25 @@ def test_batches_without_labels_are_rejected(tmp_path):
     trainer = ReweightingTrainer(model=model, args=sgd_args(tmp_path, 2, 1))
     with pytest.raises(ValueError, match="labels"):
         trainer.compute_loss(model, {"input_ids": torch.tensor([[5, 6, 7]])})
+
+
+def test_lora_adapter_starts_the_same_whatever_the_random_state(tiny_llama_dir, tmp_path):
+    """build_lm_trainer seeds before creating the adapter: two runs of one config start from one adapter (and
+    every process of a launch from the same one), even when the caller left the RNG elsewhere."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+
+    from fairalign.align.reweighting import build_lm_trainer
+    from fairalign.align.testing import tiny_tokenizer
+
+    def adapter(rng_seed):
+        torch.manual_seed(rng_seed)  # whatever state the caller leaves behind
+        config = ReweightingConfig(output_dir=str(tmp_path / str(rng_seed)), max_steps=1, report_to=[], seed=0)
+        trainer = build_lm_trainer(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tiny_tokenizer(), config,
+                                   Dataset.from_list([{"text": "hello world"}] * 2),
+                                   peft_config=LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+        return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_A" in n}
+
+    first, second = adapter(1), adapter(2)
+    assert first and all(torch.equal(first[name], second[name]) for name in first)
