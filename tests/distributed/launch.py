@@ -29,7 +29,9 @@ def launch_env() -> dict[str, str]:
     """The environment of a launch: offline, no W&B, fairalign importable the way this process imports it."""
     import fairalign
 
-    package_parent = str(Path(fairalign.__file__).resolve().parents[1])  # a checkout's shim or site-packages
+    # a checkout's shim (a regular package) must reach the children; an installed fairalign is a namespace
+    # package (no __file__) that every process finds anyway
+    package_parent = str(Path(fairalign.__file__).resolve().parents[1]) if fairalign.__file__ else ""
     paths = [package_parent, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "WANDB_DISABLED": "true", "DS_ACCELERATOR": "cpu", "FAIRALIGN_ENGINE_ON_CPU": "1",
