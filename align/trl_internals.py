@@ -130,8 +130,14 @@ _SIGNATURES = {
     "Trainer._set_signature_columns_if_needed": (lambda: DPOTrainer._set_signature_columns_if_needed, ["self"]),
     "DPOTrainer.compute_loss": (lambda: DPOTrainer.compute_loss, ["self", "model", "inputs", "return_outputs", "num_items_in_batch"]),
     "Trainer._save": (lambda: DPOTrainer._save, ["self", "output_dir", "state_dict"]),
-    "trl.trainer.utils.use_adapter": (lambda: __import__("trl.trainer.utils", fromlist=["use_adapter"]).use_adapter, ["model", "adapter_name"]),
+    "trl.trainer.utils.use_adapter": (lambda: _trl_use_adapter(), ["model", "adapter_name"]),
 }
+
+
+def _trl_use_adapter():
+    from trl.trainer.utils import use_adapter as trl_use_adapter
+
+    return trl_use_adapter
 # Attributes the trainers' __init__ must assign (read by fairalign after __init__).
 _INIT_ATTRIBUTES = {
     "DPOTrainer.__init__": ("_metrics", "_total_train_tokens", "precompute_ref_logps"),
