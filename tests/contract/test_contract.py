@@ -30,10 +30,15 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZ
 
 BASE = cc.base_cases()
 REDUCTION = cc.reduction_cases()
-RESUME = [c for c in REDUCTION if c.reduction == "reweight"]  # the most state to restore: pending weights, RNG
+REWEIGHTED = [c for c in REDUCTION if c.reduction == "reweight"]
+# One subprocess case per method and example (the most state to restore: reweighted, pending weights, RNG),
+# full and LoRA alternating: the CI budget allows ~20 s for each of the two subprocess fixtures.
+ONE_PER_EXAMPLE = [next(c for c in REWEIGHTED if (c.method, c.example) == ex and c.peft == bool(i % 2))
+                   for i, ex in enumerate(cc.examples())]
+RESUME = ONE_PER_EXAMPLE
 # Under DDP: the reweighted cases, whose weights must span both processes' pairs (the plain-mean cases of every
 # method run under DDP, FSDP2 and ZeRO-3 in tests/distributed/test_engines.py).
-DISTRIBUTED = [c for c in REDUCTION if c.reduction == "reweight"]
+DISTRIBUTED = ONE_PER_EXAMPLE
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -131,7 +136,8 @@ def test_precomputed_reference_equals_reference_model(case, runs):
     assert with_model["losses"] == pytest.approx(precomputed["losses"], rel=1e-6, abs=1e-7)
 
 
-@pytest.mark.parametrize("case", REDUCTION, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", REWEIGHTED + [c for c in BASE if c.reference == "model" and not c.peft],
+                         ids=lambda c: c.id)
 def test_gradient_accumulation_2x2_equals_batch_4(case, runs, tmp_path):
     batch4, _ = runs(case)
     accumulated = cc.train_result(cc.build(case, tmp_path, per_device_train_batch_size=2,
