@@ -102,7 +102,13 @@ def _saved_problems(case: dict, folder: Path, params: dict, model_dir: Path) -> 
 NO_DEEPSPEED = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
 
 
-@pytest.mark.parametrize("engine", ["ddp", "fsdp2", pytest.param("zero3", marks=NO_DEEPSPEED),
+# ddp is opt-in (FAIRALIGN_TEST_DDP_ENGINE=1) to keep CI under its budget: tests/contract runs every registered
+# method example under DDP against one process, and tests/faults the README's two-process launch.
+DDP_OPT_IN = pytest.mark.skipif(os.environ.get("FAIRALIGN_TEST_DDP_ENGINE") != "1",
+                                reason="covered by tests/contract's DDP cases; FAIRALIGN_TEST_DDP_ENGINE=1 runs it")
+
+
+@pytest.mark.parametrize("engine", [pytest.param("ddp", marks=DDP_OPT_IN), "fsdp2", pytest.param("zero3", marks=NO_DEEPSPEED),
                                     pytest.param("zero2", marks=[NO_DEEPSPEED, pytest.mark.skipif(
                                         os.environ.get("FAIRALIGN_TEST_ZERO2") != "1",
                                         reason="ZeRO-2 adds ~40 s and little ZeRO-3 does not cover here; "
