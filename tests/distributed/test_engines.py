@@ -3,7 +3,8 @@
 One launch per engine (launch.py; FSDP2 and DeepSpeed through cpu_engine_shim.py) runs all of its cases
 (train_worker.py). Every registered preference method is trained full and with LoRA, against a reference
 model and with precomputed reference log-probs: each engine gets one method per (full/LoRA x model/precompute),
-rotated so that ddp, fsdp2 and zero3 together cover all 12 combinations. Checked against the same cases in
+rotated so that ddp, fsdp2 and zero3 together cover all 12 combinations (ddp runs with
+FAIRALIGN_TEST_DDP_ENGINE=1; in CI, fsdp2 and zero3 cover 8 of them and tests/contract covers DDP). Checked against the same cases in
 this process: the logged metric names, the per-step loss (1e-6), the other metrics (3e-5 + 1e-5 relative) and
 the trainable parameters (1e-5; train_worker.differences says why these tolerances). Per engine, one
 checkpoint-and-resume run ends bit-identical to the uninterrupted one, and the saved full model and LoRA
