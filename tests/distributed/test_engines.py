@@ -1,10 +1,12 @@
 """The distributed engines of configs/accelerate/ train like one process, on 2 CPU processes (gloo).
 
 One launch per engine (launch.py; FSDP2 and DeepSpeed through cpu_engine_shim.py) runs all of its cases
-(train_worker.py). Every registered preference method is trained full and with LoRA, against a reference
-model and with precomputed reference log-probs: each engine gets one method per (full/LoRA x model/precompute),
-rotated so that ddp, fsdp2 and zero3 together cover all 12 combinations (ddp runs with
-FAIRALIGN_TEST_DDP_ENGINE=1; in CI, fsdp2 and zero3 cover 8 of them and tests/contract covers DDP). Checked against the same cases in
+(train_worker.py). The cases come from the method registry (fairalign.align.registry.METHODS and each
+method's `examples`), so a method added later runs under every engine with no new test code: each engine
+trains every registered example, and every (full/LoRA x reference model/precomputed log-probs) mode at least
+once, the example-to-mode pairing rotated per engine (reference-free examples and the LM reweighting trainer
+run without a reference). ddp runs with FAIRALIGN_TEST_DDP_ENGINE=1; in CI tests/contract covers every example
+under DDP. Checked against the same cases in
 this process: the logged metric names, the per-step loss (1e-6), the other metrics (3e-5 + 1e-5 relative) and
 the trainable parameters (1e-5; train_worker.differences says why these tolerances). Per engine, one
 checkpoint-and-resume run ends bit-identical to the uninterrupted one, and the saved full model and LoRA
@@ -27,39 +29,51 @@ sys.path.insert(0, str(HERE))
 
 import train_worker  # noqa: E402
 
-METHODS = {"rdpo": {}, "rpo": {}, "logic": {"structure": "dpo"}}
+sys.path.insert(0, str(HERE.parent / "contract"))
+from contract_cases import examples, reference_modes  # noqa: E402  (the registry's methods and examples)
+
+from fairalign.align.registry import METHODS  # noqa: E402
+
 MODES = ((False, "model"), (False, "precompute"), (True, "model"), (True, "precompute"))
-# The first three cover every (method, mode) once; zero2 repeats ddp's methods.
 ENGINES = ("ddp", "fsdp2", "zero3", "zero2")
 EXPECTED = {"ddp": "MULTI_CPU", "fsdp2": "FSDP2", "zero3": "ZeRO-3", "zero2": "ZeRO-2"}
-EXTRA = {  # what the rotation leaves out: a reference-free method, and the reweighting LM trainer
-    "fsdp2": [{"name": "logic-cpo-none", "method": "logic", "config": {"structure": "cpo"}, "peft": False,
-               "reference": "none"}],
-    "zero3": [{"name": "reweight-full-none", "method": "reweight", "peft": False, "reference": "none"},
-              # ZeRO-3 loads the reference from the model's path: a policy changed in memory must be refused
-              {"name": "rdpo-full-model-changed", "method": "rdpo", "peft": False, "reference": "model",
+# Every registered method example, read from the registry: a method added later runs under every engine.
+PREFERENCE = [(m, e) for m, e in examples() if METHODS[m].data == "preference"]
+LM = [(m, e) for m, e in examples() if METHODS[m].data == "lm"]
+EXTRA = {  # ZeRO-3 loads the reference from the model's path: a policy changed in memory must be refused
+    "zero3": [{"name": "rdpo-full-model-changed", "method": "rdpo", "peft": False, "reference": "model",
                "perturb": True, "expect_error": True}],
 }
 
 
 def engine_cases(engine: str) -> list[dict]:
+    """Every registered example once, and every (full/LoRA x model/precompute) mode at least once, with the
+    example-to-mode pairing rotated per engine. Reference-free examples (and LM methods) run with "none"."""
     index = ENGINES.index(engine)
+    rotated = (PREFERENCE + LM)[index % len(PREFERENCE + LM):] + (PREFERENCE + LM)[:index % len(PREFERENCE + LM)]
+    needs_reference = [(m, e) for m, e in rotated if reference_modes(m, e) != ("none",)]
+    pairs = [(m, e, bool((index + (PREFERENCE + LM).index((m, e))) % 2), "none") for m, e in rotated
+             if (m, e) not in needs_reference]  # full or LoRA, alternating by engine
+    for j in range(max(len(MODES), len(needs_reference))):
+        method, example = needs_reference[j % len(needs_reference)]
+        pairs.append((method, example) + MODES[j % len(MODES)])
     cases = []
-    for j, (peft, reference) in enumerate(MODES):
-        method = list(METHODS)[(index + j) % len(METHODS)]
-        case = {"name": f"{method}-{'lora' if peft else 'full'}-{reference}", "method": method,
-                "config": METHODS[method], "peft": peft, "reference": reference}
-        if (peft, reference) == (False, "model"):
-            case.update(resume=True, save=True)
-        if (peft, reference) == (True, "model"):
-            case["save"] = True
+    for method, example, peft, reference in pairs:
+        case = {"name": f"{method}-{example}-{'lora' if peft else 'full'}-{reference}", "method": method,
+                "config": METHODS[method].examples[example], "peft": peft, "reference": reference}
+        if reference == "model":  # a save (and, full fine-tune, kill-free resume) per engine
+            case.update(save=True, **({} if peft else {"resume": True}))
         cases.append(case)
     return cases + EXTRA.get(engine, [])
 
 
-def test_the_rotation_covers_every_method_and_mode():
-    covered = {(c["method"], c["peft"], c["reference"]) for e in ENGINES[:3] for c in engine_cases(e)}
-    assert {(m, p, r) for m in METHODS for p, r in MODES} <= covered
+def test_every_registered_example_runs_under_every_engine_in_every_mode():
+    for engine in ENGINES[:3]:
+        cases = [c for c in engine_cases(engine) if not c.get("expect_error")]
+        assert len({c["name"] for c in cases}) == len(cases)
+        ran = {(c["method"], str(c["config"])) for c in cases}
+        assert {(m, str(METHODS[m].examples[e])) for m, e in PREFERENCE + LM} <= ran, engine
+        assert set(MODES) <= {(c["peft"], c["reference"]) for c in cases}, engine
 
 
 @pytest.fixture(scope="module")
