@@ -1,0 +1,169 @@
+"""What every reproduction shares: seeds, timing, confidence intervals, the JSON it writes, plots, and the
+tables of docs/reproductions.md.
+
+A reproduction is a module of this package with
+
+    NAME = "rdpo"                       # file stem of docs/repro/<NAME>.json / .png, and the doc's table key
+    def add_arguments(parser): ...      # its own options (optional)
+    def run(args, log) -> dict          # the experiment: returns {"settings": ..., "runs": [...], ...}
+    def tables(results) -> dict         # {table key: Markdown}, rebuilt from the JSON alone
+    def plot(results, path)             # the figure, from the JSON alone
+
+`main()` below gives each one the same command line (--quick, --seeds, --out, --rebuild), records the
+machine, versions, command and wall time next to the results, and replaces the block between
+`<!-- repro:<key> -->` and `<!-- /repro:<key> -->` in docs/reproductions.md. Rebuilding from the committed JSON
+never reruns anything, so the doc's numbers are always the JSON's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "reproductions.md"
+RESULTS = REPO / "docs" / "repro"
+
+
+def mean_ci(values, confidence: float = 0.95) -> dict:
+    """Mean and Student-t confidence interval over seeds: {"mean", "low", "high", "n"} (low = high = mean for n=1).
+
+    The t interval treats seeds as independent draws of the whole experiment, which is what they are here."""
+    from scipy import stats
+
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("mean_ci: no values")
+    if any(math.isnan(v) for v in values):
+        raise ValueError(f"mean_ci: NaN among {values}")
+    n, mean = len(values), sum(values) / len(values)
+    if n == 1:
+        return {"mean": mean, "low": mean, "high": mean, "n": 1}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def fmt_ci(ci: dict, digits: int = 3) -> str:
+    """'0.412 [0.380, 0.444]' (n = 1: the mean alone)."""
+    if ci["n"] == 1:
+        return f"{ci['mean']:.{digits}f}"
+    return f"{ci['mean']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def set_seed(seed: int) -> None:
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(seed)
+
+
+def machine() -> dict:
+    import torch
+    import transformers
+    import trl
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+class Log:
+    """Prints progress with the elapsed time, so a 40-minute run shows where it is."""
+
+    def __init__(self, name: str):
+        self.name, self.start = name, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.name} {time.perf_counter() - self.start:7.1f}s] {message}", flush=True)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def replace_block(text: str, key: str, body: str, where: str) -> str:
+    """Replace what lies between `<!-- repro:key -->` and `<!-- /repro:key -->`; an absent marker is an error
+    (a table silently not updated would leave the doc's numbers stale)."""
+    start, end = f"<!-- repro:{key} -->", f"<!-- /repro:{key} -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{where} has no block {start} ... {end}: add the two markers where the table goes")
+    return pattern.sub(lambda _: f"{start}\n{body.strip()}\n{end}", text)
+
+
+def result_paths(name: str, out: Path) -> tuple[Path, Path]:
+    return out / f"{name}.json", out / f"{name}.png"
+
+
+def render(module, results: dict, out: Path, doc: Path | None) -> None:
+    """Plot and (when `doc` is given) rewrite the doc's tables, from the results alone."""
+    json_path, png_path = result_paths(module.NAME, out)
+    module.plot(results, png_path)
+    if doc is not None:
+        text = doc.read_text(encoding="utf-8")
+        for key, body in module.tables(results).items():
+            text = replace_block(text, key, body, str(doc))
+        doc.write_text(text, encoding="utf-8")
+
+
+def make_parser(module) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(module.__doc__ or "").split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=module.__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny random model, a few steps, 2 seeds: checks the script runs (seconds), "
+                             "says nothing about the paper; writes to a temporary folder unless --out is given")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; --quick 2)")
+    parser.add_argument("--out", type=Path, default=None, help=f"folder for <name>.json and .png (default {RESULTS})")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rerun nothing: redraw the plot and rewrite the doc's tables from the JSON in --out")
+    parser.add_argument("--no_doc", action="store_true", help="do not touch docs/reproductions.md")
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(parser)
+    return parser
+
+
+def main(module, argv=None) -> int:
+    args = make_parser(module).parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
+    args.seeds = args.seeds or (2 if args.quick else 3)
+    if args.out is None:
+        if args.quick and not args.rebuild:
+            import tempfile
+
+            args.out = Path(tempfile.mkdtemp(prefix=f"repro-{module.NAME}-"))
+        else:
+            args.out = RESULTS
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path, _ = result_paths(module.NAME, args.out)
+    # --quick never rewrites the committed doc: its numbers come from a tiny random model
+    doc = None if (args.no_doc or (args.quick and not args.rebuild)) else DOC
+    if args.rebuild:
+        if not json_path.is_file():
+            raise SystemExit(f"--rebuild: {json_path} does not exist; run without --rebuild first")
+        results = json.loads(json_path.read_text(encoding="utf-8"))
+    else:
+        log = Log(module.NAME)
+        results = module.run(args, log)
+        results["meta"] = {"name": module.NAME, "quick": args.quick, "seeds": args.seeds, "wall_s": round(log.elapsed(), 1),
+                           "command": " ".join(["python", "-m", f"fairalign.scripts.repro.{module.NAME}"] +
+                                               (sys.argv[1:] if argv is None else list(argv))),
+                           "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+        json_path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        log(f"wrote {json_path}")
+    render(module, results, args.out, doc)
+    for key, body in module.tables(results).items():
+        print(f"\n## {key}\n{body}")
+    return 0
