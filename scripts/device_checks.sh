@@ -20,8 +20,8 @@ MODEL=smollm2; EXTRA=""
 step() { echo "== $*"; local t=$(date +%s); "$@" 2>&1 | tee -a "$OUT/log.txt" | tail -n 12; echo "   ($(( $(date +%s) - t )) s)"; }
 step timeout 150 python3 -m pytest -q -p no:cacheprovider -x tests/align/test_trainers.py tests/align/test_losses.py tests/align/test_logprobs.py -k "not launch"
 step timeout 60 python3 -m pytest -q -p no:cacheprovider -m gpu tests
-step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode full --model $MODEL $EXTRA --out "$OUT/trainers_full.json"
-step timeout 180 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --out "$OUT/trainers_lora.json"
+step timeout 240 python3 scripts/bench_trainers.py --device cuda --mode full --model $MODEL $EXTRA --out "$OUT/trainers_full.json"
+step timeout 240 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --out "$OUT/trainers_lora.json"
 # where the time goes (profiled runs are slower: not for the ratios)
 step timeout 120 python3 scripts/bench_trainers.py --device cuda --mode lora --model $MODEL $EXTRA --variants trl,ours --steps 3 --profile
 # CUDA paths of decoding and the suite (tiny models; the render test skips without chromium)
