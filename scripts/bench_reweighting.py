@@ -225,7 +225,8 @@ def train_run(name, cfg, data, corpus, *, strategy=None, accumulation=1, scope="
     device = torch.device(cfg["device"])
     steps = steps or cfg["steps"]
     common = dict(
-        output_dir=str(Path(tempfile.gettempdir()) / "bench_reweighting" / name),  # nothing is saved there per_device_train_batch_size=cfg["batch_size"] // accumulation,
+        output_dir=str(Path(tempfile.gettempdir()) / "bench_reweighting" / name),  # nothing is saved there
+        per_device_train_batch_size=cfg["batch_size"] // accumulation,
         gradient_accumulation_steps=accumulation, max_steps=steps, learning_rate=cfg["lr"], lr_scheduler_type="linear",
         warmup_steps=max(1, steps // 20), weight_decay=0.0, max_grad_norm=1.0, logging_steps=cfg["eval_every"],
         report_to=[], save_strategy="no", disable_tqdm=True, seed=cfg["seed"], dataloader_num_workers=0,
