@@ -61,10 +61,20 @@ def embedded_model_path() -> Path:
         raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
     if config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    tmp = target.with_name(target.name + ".tmp")
+    # A folder per process, renamed into place: two processes converting at once (parallel test workers, two
+    # jobs on one machine) never write into the same files; the first rename wins, the other copy is dropped.
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     model.to(torch.bfloat16).save_pretrained(tmp)  # bf16 on disk: 259 MB; loaded back as float32 by default
     tokenizer.save_pretrained(tmp)
-    tmp.rename(target) if not target.exists() else None
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "config.json").exists():
+            raise
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

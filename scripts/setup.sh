@@ -42,7 +42,9 @@ fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 case "${1:-install}" in
   demo) shift; exec fairalign demo "$@" ;;
-  test) shift; exec "$PY" -m pytest -q -p no:cacheprovider "$@" ;;
+  # Two workers (CI has 2 cores); a test file stays on one worker (its module fixtures are built once).
+  # FAIRALIGN_TEST_WORKERS=0 runs in one process.
+  test) shift; exec "$PY" -m pytest -q -p no:cacheprovider -n "${FAIRALIGN_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   install) echo "fairalign installed: try 'fairalign --help'" ;;
   *) echo "usage: bash scripts/setup.sh [demo|test|install]" >&2; exit 2 ;;
 esac
