@@ -1,4 +1,5 @@
-"""fairalign.align: preference trainers (rDPO, RPO, logic-derived losses), loss reweighting, model helpers.
+"""fairalign.align: preference trainers (rDPO, RPO, logic-derived losses), loss reweighting, model helpers,
+and the estimate of rDPO's flip rate from a doubly-labelled subset (`fairalign.align.flip_rate`).
 
     from fairalign.align import RobustDPOConfig, RobustDPOTrainer
 
@@ -23,6 +24,10 @@ _EXPORTS = {
     "ReweightingConfig": "fairalign.align.reweighting",
     "ReweightingTrainer": "fairalign.align.reweighting",
     "load_model_and_tokenizer": "fairalign.align.modeling",
+    "FlipRateEstimate": "fairalign.align.flip_rate",
+    "estimate_flip_rate": "fairalign.align.flip_rate",
+    "estimate_flip_rate_from_agreement": "fairalign.align.flip_rate",
+    "flip_rate_from_file": "fairalign.align.flip_rate",
 }
 
 __all__ = sorted(_EXPORTS)
