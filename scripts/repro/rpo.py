@@ -48,13 +48,13 @@ TRIED = [
 
 
 def add_arguments(parser):
-    parser.add_argument("--pairs", type=int, default=16, help="training pairs (default 16)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs over the pairs (default 10)")
+    parser.add_argument("--pairs", type=int, default=8, help="training pairs (default 8)")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs over the pairs (default 8)")
     parser.add_argument("--batch", type=int, default=8, help="pairs per step (default 8)")
     parser.add_argument("--lr", type=float, default=5e-4, help="LoRA learning rate (default 5e-4)")
     parser.add_argument("--beta", type=float, default=0.1, help="beta, the same for every run (default 0.1)")
-    parser.add_argument("--eval_prompts", type=int, default=32, help="held-out prompts per checkpoint (default 32)")
-    parser.add_argument("--checkpoints", type=int, default=3, help="gold-reward checkpoints after step 0 (default 3)")
+    parser.add_argument("--eval_prompts", type=int, default=24, help="held-out prompts per checkpoint (default 24)")
+    parser.add_argument("--checkpoints", type=int, default=2, help="gold-reward checkpoints after step 0 (default 2)")
     parser.add_argument("--methods", default="all", help="comma-separated indices into METHODS (calibration), or all")
 
 
