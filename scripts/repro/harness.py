@@ -103,6 +103,28 @@ def replace_block(text: str, key: str, body: str, where: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{body.strip()}\n{end}", text)
 
 
+class Scratch:
+    """A temporary folder for a run's trainer output, and its results so far (`save_partial`), so a run stopped
+    for time still leaves its numbers; `close()` removes it once the results are returned."""
+
+    def __init__(self, name: str, log=print):
+        import tempfile
+
+        self.name, self.path = name, Path(tempfile.mkdtemp(prefix=f"repro-{name}-"))
+        log(f"scratch folder {self.path}")
+
+    def __truediv__(self, other):
+        return self.path / other
+
+    def save_partial(self, results) -> None:
+        (self.path / f"{self.name}.partial.json").write_text(json.dumps(results) + "\n", encoding="utf-8")
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def result_paths(name: str, out: Path) -> tuple[Path, Path]:
     return out / f"{name}.json", out / f"{name}.png"
 

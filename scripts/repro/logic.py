@@ -13,10 +13,7 @@ held-out pairs that a stronger structure's loss is never below a weaker one's.
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 import torch
 
@@ -99,17 +96,10 @@ def entailment_check(lp: dict) -> dict:
             "mean_loss_at_base": {n: float(v.mean()) for n, v in losses.items()}}
 
 
-def _save_partial(args, results) -> None:
-    """The runs so far, so a run stopped for time still leaves its numbers (the harness writes the JSON at the end)."""
-    import json
-
-    (args.scratch / f"{NAME}.partial.json").write_text(json.dumps(results) + "\n", encoding="utf-8")
-
 
 def run(args, log) -> dict:
     quick = args.quick
-    args.scratch = Path(tempfile.mkdtemp(prefix=f"repro-{NAME}-"))  # trainer output and partial results
-    log(f"scratch folder {args.scratch}")
+    args.scratch = harness.Scratch(NAME, log)  # trainer output and partial results
     pairs_n, batch, eval_n, tokens = (4, 2, 4, 4) if quick else (args.pairs, 8, args.eval_prompts, TOKENS)
     reward = sentiment.length_reward if quick else sentiment.gold_reward
     chosen = STRUCTURES if args.structures == "all" else [s for s in STRUCTURES if s[0] in args.structures.split(",")]
@@ -154,13 +144,13 @@ def run(args, log) -> dict:
                        rejected_logp_change=float((lp["pr"] - lp["rr"]).mean()),
                        final_train_loss=[x["loss"] for x in trainer.state.log_history if "loss" in x][-1])
             runs.append(row)
-            _save_partial(args, {"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check,
+            args.scratch.save_partial({"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check,
                                  "runs": runs})
             log(f"seed {seed} {name}: gold {row['gold_reward']:+.3f} acc {row['implicit_accuracy']:.2f}/"
                 f"{row['likelihood_accuracy']:.2f} d chosen {row['chosen_logp_change']:+.2f} "
                 f"d rejected {row['rejected_logp_change']:+.2f}")
             del trainer, policy
-    shutil.rmtree(args.scratch, ignore_errors=True)  # the results are in the returned dict
+    args.scratch.close()  # the results are in the returned dict
     return {"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check, "runs": runs}
 
 

@@ -12,10 +12,7 @@ eta each, beta the same for every run.
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -82,17 +79,10 @@ class CheckpointEval(TrainerCallback):
             self._record(state.global_step, model)
 
 
-def _save_partial(args, runs) -> None:
-    """The runs so far, so a run stopped for time still leaves its numbers (the harness writes the JSON at the end)."""
-    import json
-
-    (args.scratch / f"{NAME}.partial.json").write_text(json.dumps(runs) + "\n", encoding="utf-8")
-
 
 def run(args, log) -> dict:
     quick = args.quick
-    args.scratch = Path(tempfile.mkdtemp(prefix=f"repro-{NAME}-"))  # trainer output and partial results
-    log(f"scratch folder {args.scratch}")
+    args.scratch = harness.Scratch(NAME, log)  # trainer output and partial results
     pairs_n, epochs, batch = (4, 2, 4) if quick else (args.pairs, args.epochs, args.batch)
     eval_n, tokens = (4, 4) if quick else (args.eval_prompts, 16)
     reward = sentiment.length_reward if quick else sentiment.gold_reward
@@ -136,12 +126,12 @@ def run(args, log) -> dict:
                      for h in trainer.state.log_history if "logps/chosen" in h]
             runs.append(dict(method=label, sft_reduction=reduction, eta=eta, seed=seed, steps=steps,
                              checkpoints=checkpoints))
-            _save_partial(args, runs)
+            args.scratch.save_partial(runs)
             log(f"seed {seed} {label}: gold " + " ".join(f"{c['step']}:{c['gold_reward']:+.3f}" for c in checkpoints)
                 + f" | chosen logp {steps[0]['chosen_logp']:.1f} -> {steps[-1]['chosen_logp']:.1f}"
                   f" | margin {steps[-1]['margin']:.2f}")
             del trainer
-    shutil.rmtree(args.scratch, ignore_errors=True)  # the results are in the returned dict
+    args.scratch.close()  # the results are in the returned dict
     return {"settings": settings, "tried": TRIED, "runs": runs}
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import sys
 from pathlib import Path
 
 PACKAGE = "fairalign.scripts.repro"
