@@ -103,6 +103,15 @@ def replace_block(text: str, key: str, body: str, where: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{body.strip()}\n{end}", text)
 
 
+def save_figure(fig, path) -> None:
+    """Lay out, write (110 dpi PNG) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 class Scratch:
     """A temporary folder for a run's trainer output, and its results so far (`save_partial`), so a run stopped
     for time still leaves its numbers; `close()` removes it once the results are returned."""

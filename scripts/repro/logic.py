@@ -118,11 +118,7 @@ def run(args, log) -> dict:
     runs = []
     for seed in range(args.seeds):
         harness.set_seed(seed)
-        drawn = sentiment.sample(base, tok, pool, 2, tokens, seed=1000 + seed)
-        pairs, ties = sentiment.make_pairs(drawn, reward(drawn.texts), 2)
-        if len(pairs) < pairs_n:
-            raise RuntimeError(f"seed {seed}: only {len(pairs)} untied pairs from {len(pool)} prompts, need {pairs_n}")
-        pairs = pairs[:pairs_n]
+        pairs, ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
         log(f"seed {seed}: {len(pairs)} pairs ({ties} ties dropped)")
         for name, norm in chosen:
             beta = args.beta if norm == "sum" else mean_beta
@@ -210,9 +206,7 @@ def plot(results, path) -> None:
     n = len({r["seed"] for r in results["runs"]})
     fig.suptitle(f"Logic-derived losses, {results['settings']['pairs']} pairs, mean over {n} seeds, 95% t intervals",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    harness.save_figure(fig, path)
 
 
 def main(argv=None):

@@ -294,9 +294,7 @@ def plot(results, path) -> None:
         ax.set_xlim(min(eps_list) - 0.03, max(eps_list) + 0.03)  # room for the offset error bars
     axes[0].legend(fontsize=8)
     fig.suptitle("rDPO vs DPO vs cDPO under random label flips (mean, 95% CI over seeds)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    harness.save_figure(fig, path)
 
 
 def main(argv=None):

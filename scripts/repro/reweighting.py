@@ -255,9 +255,7 @@ def plot(results: dict, path) -> None:
         ax.set_xlabel("optimizer step (same token budget)")
         ax.set_ylabel("nats per token")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    harness.save_figure(fig, path)
 
 
 def main(argv=None) -> int:

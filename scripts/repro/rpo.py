@@ -99,11 +99,7 @@ def run(args, log) -> dict:
     runs = []
     for seed in range(args.seeds):
         harness.set_seed(seed)
-        drawn = sentiment.sample(base, tok, pool, 2, tokens, seed=1000 + seed)
-        pairs, ties = sentiment.make_pairs(drawn, reward(drawn.texts), 2)
-        if len(pairs) < pairs_n:
-            raise RuntimeError(f"seed {seed}: only {len(pairs)} untied pairs from {len(pool)} prompts, need {pairs_n}")
-        pairs = pairs[:pairs_n]
+        pairs, ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
         log(f"seed {seed}: {len(pairs)} pairs ({ties} ties dropped), "
             f"mean reward chosen {sum(p['reward_chosen'] for p in pairs) / len(pairs):.3f} "
             f"rejected {sum(p['reward_rejected'] for p in pairs) / len(pairs):.3f}")
@@ -200,9 +196,7 @@ def plot(results, path) -> None:
     axes[2].legend(fontsize=8)
     n = len({r["seed"] for r in results["runs"]})
     fig.suptitle(f"RPO vs DPO on {results['settings']['pairs']} pairs, mean over {n} seeds, 95% t bands", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    harness.save_figure(fig, path)
 
 
 def main(argv=None):
