@@ -113,25 +113,28 @@ def save_figure(fig, path) -> None:
 
 
 class Scratch:
-    """A temporary folder for a run's trainer output, and its results so far (`save_partial`), so a run stopped
-    for time still leaves its numbers; `close()` removes it once the results are returned."""
+    """A run's temporary folder for trainer output, and its results so far in <out>/<name>.partial.json
+    (`save_partial`), so a run stopped for time still leaves its numbers beside where the final JSON goes.
+    `close()`, once the results are returned, removes both."""
 
-    def __init__(self, name: str, log=print):
+    def __init__(self, name: str, out: Path, log=print):
         import tempfile
 
-        self.name, self.path = name, Path(tempfile.mkdtemp(prefix=f"repro-{name}-"))
-        log(f"scratch folder {self.path}")
+        self.path = Path(tempfile.mkdtemp(prefix=f"repro-{name}-"))
+        self.partial = Path(out) / f"{name}.partial.json"
+        log(f"scratch folder {self.path}; results so far in {self.partial}")
 
     def __truediv__(self, other):
         return self.path / other
 
     def save_partial(self, results) -> None:
-        (self.path / f"{self.name}.partial.json").write_text(json.dumps(results) + "\n", encoding="utf-8")
+        self.partial.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
     def close(self) -> None:
         import shutil
 
         shutil.rmtree(self.path, ignore_errors=True)
+        self.partial.unlink(missing_ok=True)
 
 
 def result_paths(name: str, out: Path) -> tuple[Path, Path]:

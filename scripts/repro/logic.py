@@ -99,7 +99,7 @@ def entailment_check(lp: dict) -> dict:
 
 def run(args, log) -> dict:
     quick = args.quick
-    args.scratch = harness.Scratch(NAME, log)  # trainer output and partial results
+    args.scratch = harness.Scratch(NAME, args.out, log)  # trainer output and partial results
     pairs_n, batch, eval_n, tokens = (4, 2, 4, 4) if quick else (args.pairs, 8, args.eval_prompts, TOKENS)
     reward = sentiment.length_reward if quick else sentiment.gold_reward
     chosen = STRUCTURES if args.structures == "all" else [s for s in STRUCTURES if s[0] in args.structures.split(",")]

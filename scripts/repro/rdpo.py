@@ -15,7 +15,6 @@ import gc
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 from fairalign.scripts.repro import harness, sentiment
@@ -158,25 +157,24 @@ def run(args, log) -> dict:
                 "reward": "length (quick)" if quick else "VADER compound",
                 "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct + LoRA"}
     results = {"settings": settings, "base": base_runs, "runs": [], "estimates": [], "tried": TRIED}
-    partial = Path(args.out) / f"{NAME}.partial.json"
-    with tempfile.TemporaryDirectory(prefix="repro-rdpo-") as tmp:
-        for seed, eps, method in jobs(eps_list, args.seeds, estimate=not args.no_estimate):
-            # the flips depend on (seed, eps) only: every method of a seed sees the same noisy labels
-            noisy, realised = sentiment.flip_labels(pairs, eps, seed=1000 * seed + round(100 * eps))
-            overrides = None
-            if method == EST:
-                estimate, overrides = estimate_eps(noisy, subset, seed, Path(tmp) / "estimate")
-                results["estimates"].append(dict(estimate, seed=seed, eps=eps, realised_flip_rate=realised))
-                if overrides is None:
-                    log(f"seed {seed} eps {eps}: estimate unusable ({estimate['error'][:80]}...): no {EST} run")
-                    continue
-            row = train_and_evaluate(base, tok, method, eps, noisy, seed, args, data, Path(tmp) / "run", overrides)
-            results["runs"].append(dict(row, realised_flip_rate=realised))
-            log(f"seed {seed} eps {eps} {method} (loss eps {row['loss_eps']:.3f}): gold "
-                f"{row['gold_reward']:.3f} kl {row['kl']:.2f} acc {row['preference_accuracy']:.2f}")
-            # a long run that is stopped still leaves every finished run on disk
-            partial.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    partial.unlink(missing_ok=True)
+    scratch = harness.Scratch(NAME, args.out, log)  # trainer output and partial results
+    for seed, eps, method in jobs(eps_list, args.seeds, estimate=not args.no_estimate):
+        # the flips depend on (seed, eps) only: every method of a seed sees the same noisy labels
+        noisy, realised = sentiment.flip_labels(pairs, eps, seed=1000 * seed + round(100 * eps))
+        overrides = None
+        if method == EST:
+            estimate, overrides = estimate_eps(noisy, subset, seed, scratch / "estimate")
+            results["estimates"].append(dict(estimate, seed=seed, eps=eps, realised_flip_rate=realised))
+            if overrides is None:
+                log(f"seed {seed} eps {eps}: estimate unusable ({estimate['error'][:80]}...): no {EST} run")
+                continue
+        row = train_and_evaluate(base, tok, method, eps, noisy, seed, args, data, scratch / "run", overrides)
+        results["runs"].append(dict(row, realised_flip_rate=realised))
+        log(f"seed {seed} eps {eps} {method} (loss eps {row['loss_eps']:.3f}): gold "
+            f"{row['gold_reward']:.3f} kl {row['kl']:.2f} acc {row['preference_accuracy']:.2f}")
+        # a long run that is stopped still leaves every finished run on disk
+        scratch.save_partial(results)
+    scratch.close()  # the results are in the returned dict
     return results
 
 

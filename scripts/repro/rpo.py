@@ -82,7 +82,7 @@ class CheckpointEval(TrainerCallback):
 
 def run(args, log) -> dict:
     quick = args.quick
-    args.scratch = harness.Scratch(NAME, log)  # trainer output and partial results
+    args.scratch = harness.Scratch(NAME, args.out, log)  # trainer output and partial results
     pairs_n, epochs, batch = (4, 2, 4) if quick else (args.pairs, args.epochs, args.batch)
     eval_n, tokens = (4, 4) if quick else (args.eval_prompts, 16)
     reward = sentiment.length_reward if quick else sentiment.gold_reward
