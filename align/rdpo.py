@@ -10,8 +10,9 @@ weight sigma(-z) + eps/(1-2eps) never vanishes), so a NEGATIVE training loss is 
 
 Per-example rates: a dataset column `flip_rate` overrides the config's rate row by row (e.g. a known noisier
 annotator pool). Unknown eps: `flip_rate_estimate_file` estimates it from a doubly-labelled subset
-(`fairalign.align.flip_rate`); the run writes the estimate and its interval to output_dir/flip_rate_estimate.json. Equivalent to TRL's `DPOConfig(loss_type=["robust"], label_smoothing=eps)` (tested), with
-eps validated when the config is built instead of a warning and a division by zero at eps = 0.5.
+(`fairalign.align.flip_rate`); the run writes the estimate and its interval to output_dir/flip_rate_estimate.json.
+Equivalent to TRL's `DPOConfig(loss_type=["robust"], label_smoothing=eps)` (tested), with eps validated
+when the config is built instead of a warning and a division by zero at eps = 0.5.
 """
 from __future__ import annotations
 

@@ -138,6 +138,8 @@ def _trl_use_adapter():
     from trl.trainer.utils import use_adapter as trl_use_adapter
 
     return trl_use_adapter
+
+
 # Attributes the trainers' __init__ must assign (read by fairalign after __init__).
 _INIT_ATTRIBUTES = {
     "DPOTrainer.__init__": ("_metrics", "_total_train_tokens", "precompute_ref_logps"),
