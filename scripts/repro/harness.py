@@ -8,6 +8,7 @@ A reproduction is a module of this package with
     def run(args, log) -> dict          # the experiment: returns {"settings": ..., "runs": [...], ...}
     def tables(results) -> dict         # {table key: Markdown}, rebuilt from the JSON alone
     def plot(results, path)             # the figure, from the JSON alone
+    RESUMABLE = True                    # optional: run() honours args.prior (--resume: skip the finished runs)
 
 `main()` below gives each one the same command line (--quick, --seeds, --out, --rebuild), records the
 machine, versions, command and wall time next to the results, and replaces the block between
@@ -83,8 +84,9 @@ def machine() -> dict:
 class Log:
     """Prints progress with the elapsed time, so a 40-minute run shows where it is."""
 
-    def __init__(self, name: str):
-        self.name, self.start = name, time.perf_counter()
+    def __init__(self, name: str, already: float = 0.0):
+        # `already`: seconds spent by the earlier run that --resume continues, so elapsed() is the whole job's
+        self.name, self.start = name, time.perf_counter() - already
 
     def __call__(self, message: str) -> None:
         print(f"[{self.name} {time.perf_counter() - self.start:7.1f}s] {message}", flush=True)
@@ -120,21 +122,75 @@ class Scratch:
     def __init__(self, name: str, out: Path, log=print):
         import tempfile
 
+        self.name, self.log = name, log
         self.path = Path(tempfile.mkdtemp(prefix=f"repro-{name}-"))
         self.partial = Path(out) / f"{name}.partial.json"
-        log(f"scratch folder {self.path}; results so far in {self.partial}")
+        log(f"scratch folder {self.path}; results so far in {self.partial} (--resume continues from it)")
 
     def __truediv__(self, other):
         return self.path / other
 
     def save_partial(self, results) -> None:
-        self.partial.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        meta = {"name": self.name, "partial": True}
+        if hasattr(self.log, "elapsed"):
+            meta["wall_s_so_far"] = round(self.log.elapsed(), 1)
+        # write then rename: a run killed mid-write leaves the previous partial file whole
+        tmp = self.partial.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(dict(results, meta=meta), indent=1) + "\n", encoding="utf-8")
+        tmp.replace(self.partial)
 
     def close(self) -> None:
         import shutil
 
         shutil.rmtree(self.path, ignore_errors=True)
         self.partial.unlink(missing_ok=True)
+
+
+def load_prior(name: str, out: Path) -> dict:
+    """--resume: an earlier run's results, from <out>/<name>.partial.json (a stopped run) or else <out>/<name>.json
+    (a finished or committed one, e.g. to add seeds)."""
+    for path in (out / f"{name}.partial.json", out / f"{name}.json"):
+        if path.is_file():
+            prior = json.loads(path.read_text(encoding="utf-8"))
+            prior.setdefault("meta", {})["resumed_from"] = str(path)
+            return prior
+    raise SystemExit(f"--resume: neither {out / f'{name}.partial.json'} nor {out / f'{name}.json'} exists, so there is "
+                     "nothing to continue; run without --resume")
+
+
+def _first_difference(a, b, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{where}[{i}]")
+    return f"{where or 'value'}: earlier {a!r}, now {b!r}"
+
+
+def same_or_exit(what: str, earlier, now) -> None:
+    """--resume keeps earlier rows only if what they depend on is identical now (compared as JSON: a changed option,
+    or base samples that came out differently, would mix two experiments in one table)."""
+    earlier, now = json.loads(json.dumps(earlier)), json.loads(json.dumps(now))
+    if earlier != now:
+        raise SystemExit(f"--resume: this run's {what} differ from the earlier run's ({_first_difference(earlier, now)}), "
+                         "so its rows cannot be mixed with this run's; rerun with the earlier options (its command is "
+                         "in the JSON's meta) or without --resume")
+
+
+def kept_runs(prior: dict | None, key, keys_now: list) -> list:
+    """--resume: the earlier run's finished rows (`key(row)` names a row's job), refusing rows of jobs this run
+    would not have (fewer seeds, another option)."""
+    if prior is None:
+        return []
+    rows = prior.get("runs", [])
+    stray = [key(r) for r in rows if key(r) not in set(keys_now)]
+    if stray:
+        raise SystemExit(f"--resume: the earlier run has rows this run would not produce, e.g. {stray[0]} (fewer --seeds "
+                         "or other options than before?); rerun with the earlier options or without --resume")
+    return rows
 
 
 def result_paths(name: str, out: Path) -> tuple[Path, Path]:
@@ -163,6 +219,9 @@ def make_parser(module) -> argparse.ArgumentParser:
     parser.add_argument("--rebuild", action="store_true",
                         help="rerun nothing: redraw the plot and rewrite the doc's tables from the JSON in --out")
     parser.add_argument("--no_doc", action="store_true", help="do not touch docs/reproductions.md")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an earlier run in --out (its .partial.json, else its .json): keep its finished "
+                             "runs, run the rest (or the seeds added by a larger --seeds); refused if settings differ")
     if hasattr(module, "add_arguments"):
         module.add_arguments(parser)
     return parser
@@ -189,12 +248,21 @@ def main(module, argv=None) -> int:
             raise SystemExit(f"--rebuild: {json_path} does not exist; run without --rebuild first")
         results = json.loads(json_path.read_text(encoding="utf-8"))
     else:
-        log = Log(module.NAME)
+        if args.resume and not getattr(module, "RESUMABLE", False):
+            raise SystemExit(f"--resume: {module.NAME} cannot continue a stopped run; run it again without --resume")
+        args.prior = load_prior(module.NAME, args.out) if args.resume else None
+        earlier = (args.prior or {}).get("meta", {})
+        log = Log(module.NAME, already=earlier.get("wall_s", earlier.get("wall_s_so_far", 0.0)))
+        if args.prior is not None:
+            log(f"resuming {earlier['resumed_from']}: {len(args.prior.get('runs', []))} finished runs kept")
         results = module.run(args, log)
         results["meta"] = {"name": module.NAME, "quick": args.quick, "seeds": args.seeds, "wall_s": round(log.elapsed(), 1),
                            "command": " ".join(["python", "-m", f"fairalign.scripts.repro.{module.NAME}"] +
                                                (sys.argv[1:] if argv is None else list(argv))),
                            "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+        if args.prior is not None:
+            results["meta"]["resumed"] = {"from": earlier["resumed_from"], "earlier_command": earlier.get("command"),
+                                          "earlier_date": earlier.get("date")}
         json_path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n", encoding="utf-8")
         log(f"wrote {json_path}")
     render(module, results, args.out, doc)

@@ -20,6 +20,7 @@ import torch
 from fairalign.scripts.repro import harness, sentiment
 
 NAME = "logic"
+RESUMABLE = True  # --resume: each (seed, structure) run is seeded on its own (TRL seeds the LoRA init and data order)
 
 # (name, atom normalisation). DPO and CPO on summed log-probs, as published; ORPO, unCPO and novel_ref on mean token
 # log-probs (their recommended setting: on summed log-probs every (1 - p) factor is 1 and they collapse to CPO /
@@ -115,12 +116,23 @@ def run(args, log) -> dict:
     drawn = sentiment.sample(base, tok, held_out, 2, tokens, seed=999)
     eval_pairs, _ = sentiment.make_pairs(drawn, reward(drawn.texts), 2)
     log(f"{len(eval_pairs)} held-out pairs")
-    runs = []
+    todo = [(seed, name) for seed in range(args.seeds) for name, _ in chosen]
+    check = None
+    if args.prior is not None:  # --resume: same settings and held-out pairs, or refuse
+        harness.same_or_exit("settings", args.prior["settings"], settings)
+        harness.same_or_exit("held-out pair count", args.prior["held_out_pairs"], len(eval_pairs))
+        check = args.prior["semantics"]
+    runs = harness.kept_runs(args.prior, _job, todo)
+    finished = {_job(r) for r in runs}
     for seed in range(args.seeds):
+        if all((seed, name) in finished for name, _ in chosen):
+            continue
         harness.set_seed(seed)
         pairs, ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
         log(f"seed {seed}: {len(pairs)} pairs ({ties} ties dropped)")
         for name, norm in chosen:
+            if (seed, name) in finished:
+                continue
             beta = args.beta if norm == "sum" else mean_beta
             trainer = sentiment.train_policy(base, tok, "logic", pairs, seed, args.scratch / "train",
                                              structure=name, logp_normalisation=norm, beta=beta,
@@ -130,7 +142,7 @@ def run(args, log) -> dict:
             if quick:
                 out["gold_reward"] = sum(reward(out["samples"])) / len(out["samples"])
             lp = pair_logps(policy, tok, eval_pairs)
-            if not runs:  # rc, rr are the base model's: the same in every run
+            if check is None:  # rc, rr are the base model's: the same in every run
                 check = entailment_check(lp)
             h = (lp["pc"] - lp["rc"]) - (lp["pr"] - lp["rr"])
             row = dict(structure=name, seed=seed, gold_reward=out["gold_reward"], positive_share=out["positive_share"],
@@ -147,7 +159,12 @@ def run(args, log) -> dict:
                 f"d rejected {row['rejected_logp_change']:+.2f}")
             del trainer, policy
     args.scratch.close()  # the results are in the returned dict
+    runs.sort(key=lambda r: todo.index(_job(r)))  # a resumed run writes what an uninterrupted one would
     return {"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check, "runs": runs}
+
+
+def _job(run: dict) -> tuple[int, str]:
+    return run["seed"], run["structure"]
 
 
 METRICS = [("gold_reward", "gold reward", 3), ("kl", "KL", 2), ("implicit_accuracy", "pref. acc. (implicit reward)", 2),

@@ -20,6 +20,7 @@ from pathlib import Path
 from fairalign.scripts.repro import harness, sentiment
 
 NAME = "rdpo"
+RESUMABLE = True  # --resume: every job below is seeded on its own, so a resumed run equals an uninterrupted one
 METHODS = ("DPO", "cDPO", "rDPO")
 EST = "rDPO (estimated eps)"
 # Settings tried before the full run (1 seed, eps = 0 only, so the lr was chosen without seeing any eps > 0 result)
@@ -156,9 +157,27 @@ def run(args, log) -> dict:
                 "lora": sentiment.LORA, "lr_schedule": "constant", "estimate_subset": subset,
                 "reward": "length (quick)" if quick else "VADER compound",
                 "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct + LoRA"}
+    todo = jobs(eps_list, args.seeds, estimate=not args.no_estimate)
     results = {"settings": settings, "base": base_runs, "runs": [], "estimates": [], "tried": TRIED}
+    if args.prior is not None:  # --resume: the same settings and the same base samples, or refuse
+        harness.same_or_exit("settings", args.prior["settings"], settings)
+        if len(args.prior["base"]) > len(base_runs):
+            raise SystemExit(f"--resume: the earlier run had {len(args.prior['base'])} seeds; give --seeds >= that")
+        harness.same_or_exit("base-model samples (their gold reward)", args.prior["base"],
+                             base_runs[:len(args.prior["base"])])
+        results["runs"] = harness.kept_runs(args.prior, _job, todo)
+        finished = {_job(r) for r in results["runs"]}
+        # an estimate that allowed no run is finished too; one whose run did not finish is redone
+        results["estimates"] = [e for e in args.prior["estimates"]
+                                if (e["seed"], e["eps"], EST) in finished or "error" in e]
+        finished |= {(e["seed"], e["eps"], EST) for e in results["estimates"]}
+        log(f"resume: {len(finished)} of {len(todo)} jobs finished earlier")
+    else:
+        finished = set()
     scratch = harness.Scratch(NAME, args.out, log)  # trainer output and partial results
-    for seed, eps, method in jobs(eps_list, args.seeds, estimate=not args.no_estimate):
+    for seed, eps, method in todo:
+        if (seed, eps, method) in finished:
+            continue
         # the flips depend on (seed, eps) only: every method of a seed sees the same noisy labels
         noisy, realised = sentiment.flip_labels(pairs, eps, seed=1000 * seed + round(100 * eps))
         overrides = None
@@ -175,7 +194,14 @@ def run(args, log) -> dict:
         # a long run that is stopped still leaves every finished run on disk
         scratch.save_partial(results)
     scratch.close()  # the results are in the returned dict
+    # job order, whether or not the run was resumed (a resumed run then writes the same JSON as an uninterrupted one)
+    results["runs"].sort(key=lambda r: todo.index(_job(r)))
+    results["estimates"].sort(key=lambda e: todo.index((e["seed"], e["eps"], EST)))
     return results
+
+
+def _job(row: dict) -> tuple[int, float, str]:
+    return row["seed"], row["eps"], row["method"]
 
 
 def jobs(eps_list: list[float], seeds: int, estimate: bool) -> list[tuple[int, float, str]]:
