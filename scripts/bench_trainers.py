@@ -3,6 +3,7 @@
     python scripts/bench_trainers.py --quick --steps 8 --repeats 3 --mode lora,full   # CPU, SmolLM2-135M (BENCHMARKS.md)
     python scripts/bench_trainers.py --device cuda --mode full,lora                    # GPU, bf16
     python scripts/bench_trainers.py --model tiny --quick                               # tiny random model: seconds
+    python scripts/bench_trainers.py --device cuda --shape llama3-1b --mode full --steps 6   # ~1B, 512+512 tokens
 
 Variants are `<side>[_pre][_compile]`: side `trl` = trl.DPOTrainer(loss_type=["robust"], label_smoothing=EPS),
 `ours` = fairalign RobustDPOTrainer(flip_rate=EPS) (the same loss, tests/align/test_trainers.py), `_pre` =
@@ -22,6 +23,13 @@ trainer.train() call, warm-up included, turn waits excluded). Tokens are those o
 prompt+chosen and prompt+rejected: the same count on both sides. The per-step losses and reward margins of the two
 sides are compared (the same loss on the same batches in the same order): a difference beyond the tolerance fails
 the run.
+
+--shape builds a model in-process with random weights (scripts/bench_shapes.py: `llama3-1b` = Llama-3.2-1B's
+architecture, 4 pairs of 512-token prompts and 512-token answers per step by default; `llama3-tiny` for tests),
+rows of exact token lengths. Two 1B trainers do not fit one 80 GB GPU together, so `llama3-1b` on CUDA runs the
+sides one after the other (--no_lockstep), and it refuses the CPU unless --allow_slow_cpu.
+Every run reports its model FLOPs per token and, where the GPU's peak is known (or --peak_tflops is given), its
+MFU of the loop tokens/s; the formula (PaLM's convention, the same for both sides) is in scripts/model_flops.py.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 
 EPS, BETA = 0.1, 0.1  # rDPO flip rate = TRL's label_smoothing for loss_type "robust"; DPO's beta on both sides
 SIDES = ("trl", "ours")
@@ -70,15 +79,24 @@ def options_label(mode: str, pre: bool, compiled: bool) -> str:
 
 def make_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2", help="'smollm2' (embedded), 'tiny', a Hub id or a path")
+    p.add_argument("--model", default=None, help="'smollm2' (embedded, the default), 'tiny', a Hub id or a path")
+    p.add_argument("--shape", default=None, help="instead of --model: a random-weight shape built in-process, "
+                   "'llama3-1b' (Llama-3.2-1B's architecture) or 'llama3-tiny' (see scripts/bench_shapes.py)")
+    p.add_argument("--allow_slow_cpu", action="store_true", help="run a large --shape on the CPU anyway (hours)")
+    p.add_argument("--peak_tflops", type=float, default=None,
+                   help="peak FLOP/s of the device in TFLOP/s for MFU (default: a table of known GPUs by name)")
     p.add_argument("--random_init", action="store_true",
                    help="--model is a directory with config.json + tokenizer only: random weights of that architecture "
                         "(speed and memory do not depend on the weights; lets a GPU box without the weights run it)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--mode", default="lora", help="lora, full, or both: 'lora,full'")
-    p.add_argument("--batch", type=int, default=None, help="pairs per step (default 4 CPU, 8 CUDA)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="pairs per step (default 4 CPU, 8 CUDA; a --shape has its own)")
     p.add_argument("--prompt_words", type=int, default=None)
     p.add_argument("--completion_words", type=int, default=None)
+    p.add_argument("--prompt_tokens", type=int, default=None, help="with --shape: prompt length in tokens")
+    p.add_argument("--completion_tokens", type=int, default=None,
+                   help="with --shape: answer length in tokens, EOS included")
     p.add_argument("--steps", type=int, default=None, help=f"timed steps (after {WARMUP} warm-up steps)")
     p.add_argument("--variants", default="trl,ours,trl_pre,ours_pre")
     p.add_argument("--repeats", type=int, default=1, help="runs of every variant, interleaved")
@@ -93,9 +111,31 @@ def make_parser():
 
 def resolve_defaults(args):
     cuda = args.device == "cuda"
-    args.batch = args.batch or (8 if cuda else 4)
-    args.prompt_words = args.prompt_words or (256 if cuda else (48 if args.quick else 128))
-    args.completion_words = args.completion_words or (256 if cuda else (48 if args.quick else 128))
+    if args.shape:
+        from fairalign.scripts.bench_shapes import SHAPES
+
+        if args.shape not in SHAPES:
+            raise ValueError(f"--shape: {args.shape!r} is not one of {', '.join(SHAPES)}")
+        bad = [f"--{k}" for k in ("model", "random_init", "prompt_words", "completion_words") if getattr(args, k)]
+        if bad:
+            raise ValueError(f"--shape {args.shape} sets the model and the rows: drop {', '.join(bad)} "
+                             "(lengths are --prompt_tokens / --completion_tokens)")
+        shape = SHAPES[args.shape]
+        if shape["large"] and not cuda and not args.allow_slow_cpu:
+            raise ValueError(f"--shape {args.shape} on the CPU would take hours per step: use --device cuda, "
+                             "--shape llama3-tiny for a quick check, or add --allow_slow_cpu")
+        if shape["large"] and cuda:
+            args.no_lockstep = True  # two trainers of this size at once would not fit one 80 GB GPU
+        args.batch = args.batch or shape["batch"]
+        args.prompt_tokens = args.prompt_tokens or shape["prompt_tokens"]
+        args.completion_tokens = args.completion_tokens or shape["completion_tokens"]
+    elif args.prompt_tokens or args.completion_tokens:
+        raise ValueError("--prompt_tokens / --completion_tokens need --shape; with --model use --prompt_words")
+    else:
+        args.model = args.model or "smollm2"
+        args.batch = args.batch or (8 if cuda else 4)
+        args.prompt_words = args.prompt_words or (256 if cuda else (48 if args.quick else 128))
+        args.completion_words = args.completion_words or (256 if cuda else (48 if args.quick else 128))
     args.steps = args.steps or (10 if cuda else (3 if args.quick else 6))
     for mode in args.mode.split(","):
         if mode not in ("lora", "full"):
@@ -147,11 +187,17 @@ def run_variant(args, variant: str, mode: str, turn: Turn | None = None) -> dict
     from transformers import TrainerCallback
     from trl import DPOTrainer
 
+    from fairalign.scripts import model_flops
+
     side, pre, compiled = parse_variant(variant)
     turn = turn or Turn()
     cuda = args.device == "cuda"
     load_avg = os.getloadavg()[0]
-    if args.model == "tiny":
+    if args.shape:
+        from fairalign.scripts.bench_shapes import build_shape
+
+        model, tok = build_shape(args.shape, device="cuda" if cuda else "cpu")
+    elif args.model == "tiny":
         from fairalign.align.testing import tiny_llama, tiny_tokenizer
 
         model, tok = tiny_llama(hidden_size=64), tiny_tokenizer()
@@ -166,7 +212,15 @@ def run_variant(args, variant: str, mode: str, turn: Turn | None = None) -> dict
 
         model, tok = load_model_and_tokenizer(args.model, dtype="float32", device="cpu")
     base_rss = _proc_status_mb("VmRSS")
-    ds = datasets.Dataset.from_list(make_rows(args.batch * (args.steps + WARMUP), args.prompt_words, args.completion_words))
+    n_rows = args.batch * (args.steps + WARMUP)
+    if args.shape:
+        from fairalign.scripts.bench_shapes import make_token_rows
+
+        rows = make_token_rows(tok, n_rows, args.prompt_tokens, args.completion_tokens)
+    else:
+        rows = make_rows(n_rows, args.prompt_words, args.completion_words)
+    ds = datasets.Dataset.from_list(rows)
+    n_params = model_flops.matmul_params(model)  # before LoRA adds its adapters to the modules
     out_dir = tempfile.mkdtemp(prefix=f"bench_{variant}_")
     common = dict(output_dir=out_dir, torch_compile=compiled, per_device_train_batch_size=args.batch,
                   max_steps=args.steps + WARMUP, learning_rate=1e-5, report_to=[], logging_steps=1000, save_strategy="no",
@@ -238,6 +292,12 @@ def run_variant(args, variant: str, mode: str, turn: Turn | None = None) -> dict
     if pre and precompute_s[0] == 0.0:
         raise RuntimeError(f"{variant}: precompute_ref_log_probs=True but no reference pass ran (a cached result?)")
     pair_tokens = [2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in trainer.train_dataset]
+    seq_lens = [len(r["prompt_ids"]) + len(r[k]) for r in trainer.train_dataset for k in ("chosen_ids", "rejected_ids")]
+    adapter_params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad) if mode == "lora" else 0
+    n_layers, width = model_flops.attention_dims(model.config)
+    flops_per_token = model_flops.train_flops_per_token(
+        n_params, n_layers, width, model_flops.effective_seq_len(seq_lens), mode, reference_each_step=not pre,
+        adapter_params=adapter_params)
 
     # Per step: the loss and reward margin (both sides append their step metrics to _metrics) and the batch shape.
     losses, margins, shapes = [], [], []
@@ -276,6 +336,8 @@ def run_variant(args, variant: str, mode: str, turn: Turn | None = None) -> dict
         "dtype": "bf16" if cuda else "float32", "lockstep": isinstance(turn, StdioTurn),
         "step_s": step_s, "step_s_all": times, "data_s_all": fetch_times,
         "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_per_step / step_s,
+        "model_flops_per_token": flops_per_token, "matmul_params": n_params, "adapter_params": adapter_params,
+        "device_name": torch.cuda.get_device_name() if cuda else "cpu",
         "precompute_s": precompute_s[0], "setup_s": setup_s, "train_s": train_s,
         "end_to_end_s": precompute_s[0] + train_s, "end_to_end_tokens_per_s": sum(pair_tokens) / (precompute_s[0] + train_s),
         "batch_shapes": shapes, "losses": losses, "margins": margins,
@@ -296,7 +358,8 @@ def compare(runs: list[dict]) -> list[dict]:
     median and quartiles), so a burst of load on the machine that hits one step moves one ratio, not a run's mean."""
     mem = "peak_mem_mb" if "peak_mem_mb" in runs[0] else "peak_rss_mb"
     metrics = ["step_s", "tokens_per_s", "precompute_s", "end_to_end_tokens_per_s", mem] + (
-        ["rss_growth_mb"] if mem == "peak_rss_mb" else [])
+        ["rss_growth_mb"] if mem == "peak_rss_mb" else []) + (
+        ["mfu"] if all(r.get("mfu") is not None for r in runs) else [])
     groups = []
     for key in dict.fromkeys((r["mode"], r["precompute"], r["compile"]) for r in runs):
         runs_of = {s: {r["repeat"]: r for r in runs if (r["mode"], r["precompute"], r["compile"]) == key and r["side"] == s}
@@ -311,8 +374,9 @@ def compare(runs: list[dict]) -> list[dict]:
         both = sorted(set(runs_of["trl"]) & set(runs_of["ours"]))
         if both:
             pairs = [(runs_of["ours"][i], runs_of["trl"][i]) for i in both]
+            # no MFU ratio: with one FLOP count for both sides it is the tokens/s ratio
             g["ours_over_trl"] = {m: _spread([o[m] / t[m] for o, t in pairs]) for m in metrics
-                                  if m not in ("step_s", "precompute_s")}
+                                  if m not in ("step_s", "precompute_s", "mfu")}
             if all(o["lockstep"] and t["lockstep"] for o, t in pairs):
                 steps = [ts / os_ for o, t in pairs for os_, ts in zip(o["step_s_all"][WARMUP:], t["step_s_all"][WARMUP:])]
                 g["ours_over_trl"]["tokens_per_s"] = dict(_spread(steps), paired_steps=True)
@@ -331,11 +395,14 @@ def _spread(values: list[float]) -> dict:
 
 
 def format_table(groups: list[dict], cuda: bool) -> str:
-    """Markdown: per options group, TRL's row, ours, then the ratio row (median over repeats, range in brackets)."""
+    """Markdown: per options group, TRL's row, ours, then the ratio row (median over repeats, range in brackets);
+    an MFU column where every run has one."""
     mem = "peak_mem_mb" if cuda else "peak_rss_mb"
     cols = [("step_s", "s/step", "{:.2f}"), ("tokens_per_s", "loop tokens/s", "{:,.0f}"),
             ("precompute_s", "precompute s", "{:.1f}"), ("end_to_end_tokens_per_s", "end-to-end tokens/s", "{:,.0f}"),
             (mem, "peak GPU MB" if cuda else "peak RSS MB", "{:,.0f}")] + ([] if cuda else [("rss_growth_mb", "RSS growth MB", "{:,.0f}")])
+    if all("mfu" in s for g in groups for s in g["sides"].values()):
+        cols.insert(2, ("mfu", "MFU", "{:.1%}"))
     lines = ["| options | trainer | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 2)]
     for g in groups:
         for side in SIDES:
@@ -345,7 +412,7 @@ def format_table(groups: list[dict], cuda: bool) -> str:
                 lines.append(f"| {g['options']} | {'TRL' if side == 'trl' else 'ours'} | " + " | ".join(cells) + " |")
         if "ours_over_trl" in g:
             r = g["ours_over_trl"]
-            cells = ["–" if m in ("step_s", "precompute_s") else _cell(r[m], "{:.2f}×") for m, _, _ in cols]
+            cells = ["–" if m in ("step_s", "precompute_s", "mfu") else _cell(r[m], "{:.2f}×") for m, _, _ in cols]
             lines.append(f"| {g['options']} | **ours / TRL** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -413,6 +480,8 @@ def _tail(log, n=3000) -> str:
 
 
 def main(args) -> int:
+    from fairalign.scripts import model_flops
+
     args = resolve_defaults(args)
     if args.worker:
         turn = StdioTurn() if args.lockstep else None
@@ -430,12 +499,22 @@ def main(args) -> int:
         for mode, unit in (order if repeat % 2 == 0 else order[::-1]):
             for r in run_children(args, unit if repeat % 2 == 0 else unit[::-1], mode):
                 r["repeat"] = repeat
+                r["peak_tflops"] = args.peak_tflops or model_flops.peak_tflops(r["device_name"])
+                r["mfu"] = model_flops.mfu(r["model_flops_per_token"], r["tokens_per_s"], r["peak_tflops"])
                 runs.append(r)
                 mem = r.get("peak_mem_mb", r.get("peak_rss_mb"))
+                mfu = f"MFU {r['mfu']:5.1%}" if r["mfu"] is not None else "MFU –"
                 print(f"[{repeat}] {mode:4s} {r['variant']:12s} {r['step_s']:7.3f} s/step {r['tokens_per_s']:8.0f} tok/s  "
+                      f"{r['model_flops_per_token'] / 1e9:.3g} GFLOP/token {mfu}  "
                       f"precompute {r['precompute_s']:5.1f} s  end-to-end {r['end_to_end_tokens_per_s']:8.0f} tok/s  "
                       f"peak {mem:7.0f} MB  load {r['load_avg'][0]:.1f}->{r['load_avg'][1]:.1f}", flush=True)
     groups = compare(runs)
+    device = runs[0]["device_name"]
+    print(f"device: {device}; model FLOPs {model_flops.MFU_FORMULA}")
+    if runs[0]["mfu"] is None:
+        print(f"MFU omitted: no peak FLOP/s known for {device!r}; pass --peak_tflops")
+    else:
+        print(f"peak {runs[0]['peak_tflops']:g} TFLOP/s" + (" (--peak_tflops)" if args.peak_tflops else ""))
     print(format_table(groups, cuda))
     bad = [g["options"] for g in groups if g.get("same_loss") is False]
     for g in groups:
@@ -446,8 +525,9 @@ def main(args) -> int:
             print(f"{g['options']}: only one side ran, no ratio")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"config": {k: v for k, v in vars(args).items() if k != "worker"}, "runs": runs, "groups": groups},
-                      f, indent=2)
+            json.dump({"config": {k: v for k, v in vars(args).items() if k != "worker"},
+                       "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device_name": device,
+                       "mfu_formula": model_flops.MFU_FORMULA, "runs": runs, "groups": groups}, f, indent=2)
     if bad:
         print(f"ERROR: the two sides did not train the same losses for {bad}: the comparison is not like for like",
               file=sys.stderr)

@@ -1,9 +1,18 @@
-"""scripts/bench_trainers.py: variants run in-process on a tiny model; ratios only between like options."""
+"""scripts/bench_trainers.py: variants run in-process on a tiny model; ratios only between like options; model
+FLOPs and MFU (scripts/model_flops.py) against hand computations."""
 import pytest
 
+from fairalign.scripts import model_flops
 from fairalign.scripts.bench_trainers import (
     Turn, compare, format_table, make_parser, parse_variant, resolve_defaults, run_variant,
 )
+
+# The llama3-tiny shape (scripts/bench_shapes.py) by hand: 2 layers of q, o (64x64), k, v (64x32), gate, up, down
+# (64x256) and 2 norms of 64, the final norm, the tied 512x64 embedding as LM head; LoRA r16 on every linear layer
+# (r x (in + out) each); 6-token prompts, 4-token answers
+TINY_N = 2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 256 + 2 * 64) + 64 + 512 * 64
+TINY_LORA = 2 * 16 * (2 * (64 + 64) + 2 * (64 + 32) + 3 * (64 + 256))
+TINY_ATTN_FWD = 4 * 2 * 64 * 10  # 4 L d s
 
 
 def test_variant_names():
@@ -16,7 +25,7 @@ def test_variant_names():
 
 def test_tiny_runs_compare_like_with_like():
     args = resolve_defaults(make_parser().parse_args(
-        ["--model", "tiny", "--quick", "--batch", "2", "--steps", "2", "--prompt_words", "6", "--completion_words", "4"]))
+        ["--shape", "llama3-tiny", "--batch", "2", "--steps", "2", "--prompt_tokens", "6", "--completion_tokens", "4"]))
 
     class CountingTurn(Turn):  # what the parent's lockstep relies on: set-up, train() to step 1, each step, the end
         calls = []
@@ -38,8 +47,14 @@ def test_tiny_runs_compare_like_with_like():
     for r in runs:
         assert r["end_to_end_s"] == pytest.approx(r["precompute_s"] + r["train_s"])
         assert len(r["losses"]) == len(r["margins"]) == len(r["batch_shapes"]) == 4  # 2 warm-up + 2 timed steps
-    # same logical tokens; TRL pads 2 rows per pair, ours packs one
-    assert len({r["tokens_per_step"] for r in runs}) == 1
+    # same logical tokens (2 pairs x 2 sequences x (6 + 4) tokens); TRL pads 2 rows per pair, ours packs one
+    assert {r["tokens_per_step"] for r in runs} == {40}
+    # model FLOPs per token, LoRA: 4N + 3 x attention + 6A, + the reference forward 2N + attention where it runs
+    lora_policy = 4 * TINY_N + 3 * TINY_ATTN_FWD + 6 * TINY_LORA
+    assert {r["matmul_params"] for r in runs} == {TINY_N} and {r["adapter_params"] for r in runs} == {TINY_LORA}
+    assert by_name["ours"]["model_flops_per_token"] == by_name["trl"]["model_flops_per_token"] == (
+        lora_policy + 2 * TINY_N + TINY_ATTN_FWD)
+    assert by_name["ours_pre"]["model_flops_per_token"] == by_name["trl_pre"]["model_flops_per_token"] == lora_policy
     assert by_name["trl"]["batch_shapes"][0][0] == 4 and by_name["ours"]["batch_shapes"][0][0] == 2
     # a precomputed reference gives the losses of the reference run each step (LoRA: the base model)
     assert by_name["ours_pre"]["losses"] == pytest.approx(by_name["ours"]["losses"], abs=1e-5)
@@ -81,3 +96,52 @@ def test_lockstep_ratio_is_over_paired_steps():
     ratio = compare(runs)[0]["ours_over_trl"]["tokens_per_s"]
     assert ratio["paired_steps"] and ratio["n"] == 3 and ratio["median"] == 2.0
     assert "2.00× (quartiles 2.00×–11.00×, 3 paired steps)" in format_table(compare(runs), cuda=False)
+
+
+def test_model_flops_of_llama_3_2_1b_by_hand():
+    import torch
+
+    from fairalign.scripts.bench_shapes import build_shape
+
+    model, _ = build_shape("llama3-1b", device="meta")  # shapes only, no memory
+    layer = 2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 8192 + 2 * 2048  # q, o; k, v (8 KV heads x 64); MLP; norms
+    n = 16 * layer + 2048 + 128256 * 2048  # + final norm + tied LM head
+    assert model_flops.matmul_params(model) == n == 1_235_814_400
+    assert model_flops.attention_dims(model.config) == (16, 2048) and model.dtype == torch.float32
+    attention = 4 * 16 * 2048 * 1024  # forward, s = 1024
+    full = model_flops.train_flops_per_token(n, 16, 2048, 1024, "full", reference_each_step=True)
+    assert full == 6 * n + 3 * attention + 2 * n + attention == 10_423_386_112
+    assert model_flops.train_flops_per_token(n, 16, 2048, 1024, "full", False) == 6 * n + 3 * attention
+    assert model_flops.train_flops_per_token(n, 16, 2048, 1024, "lora", False, adapter_params=10) == (
+        4 * n + 3 * attention + 60)
+    # 40k tokens/s on an H100 SXM: 10.42e9 x 4e4 / 989e12
+    assert model_flops.mfu(full, 40_000, 989.0) == pytest.approx(0.42158, abs=1e-5)
+    assert model_flops.mfu(full, 40_000, None) is None
+    assert model_flops.effective_seq_len([1, 3]) == 2.5  # (1 + 9) / 4: the long sequence's tokens weigh more
+
+
+def test_peak_table_and_shape_options():
+    assert model_flops.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert model_flops.peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert model_flops.peak_tflops("NVIDIA H200") == 989.0
+    assert model_flops.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert model_flops.peak_tflops("cpu") is None
+    parse = lambda *a: resolve_defaults(make_parser().parse_args(list(a)))
+    with pytest.raises(ValueError, match="allow_slow_cpu"):
+        parse("--shape", "llama3-1b")
+    with pytest.raises(ValueError, match="drop --model"):
+        parse("--shape", "llama3-tiny", "--model", "tiny")
+    with pytest.raises(ValueError, match="need --shape"):
+        parse("--model", "tiny", "--prompt_tokens", "8")
+    big = parse("--shape", "llama3-1b", "--device", "cuda")
+    assert (big.batch, big.prompt_tokens, big.completion_tokens, big.no_lockstep) == (4, 512, 512, True)
+
+
+def test_table_shows_mfu_and_memory_ratio():
+    runs = [dict(_fake(v, [0.69], tokens_per_s=t), mfu=m, peak_mem_mb=mem)
+            for v, t, m, mem in (("trl", 100.0, 0.2, 1000.0), ("ours", 150.0, 0.3, 800.0))]
+    for r in runs:
+        del r["peak_rss_mb"], r["rss_growth_mb"]
+    table = format_table(compare(runs), cuda=True)
+    assert "| MFU |" in table and "20.0%" in table and "30.0%" in table
+    assert "| **ours / TRL** | – | 1.50× | – | – | 1.00× | 0.80× |" in table
