@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from fairalign.decoding.uddia.adapter import OffsetAdapter
 from fairalign.decoding.uddia.cache import check_forkable, detach_in_place
 from fairalign.decoding.uddia.config import UDDIAConfig
+from fairalign.decoding.uddia.offset import OffsetAdapter
 from fairalign.decoding.uddia.replay import LowerLayerReplay
 from fairalign.decoding.uddia.sampling import Settings, build_processors, fuse, resolve_settings, select_tokens
 from fairalign.decoding.uddia.step import Adaptation, DecodeState, MainGraph, ModelRunner

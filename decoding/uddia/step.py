@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from fairalign.decoding.uddia.adapter import OffsetAdapter, adam_step
 from fairalign.decoding.uddia.cache import fork_prefix, fork_with_graph
+from fairalign.decoding.uddia.offset import OffsetAdapter
+from fairalign.decoding.uddia.optim import adam_step
 from fairalign.decoding.uddia.replay import LowerLayerReplay
 
 
