@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from fairalign.decoding.uddia.adapter import OffsetAdapter
 from fairalign.decoding.uddia.cache import check_forkable, detach_in_place
 from fairalign.decoding.uddia.config import UDDIAConfig
+from fairalign.decoding.uddia.offset import OffsetAdapter
 from fairalign.decoding.uddia.replay import LowerLayerReplay
 from fairalign.decoding.uddia.sampling import Settings, build_processors, fuse, resolve_settings, select_tokens
 from fairalign.decoding.uddia.step import Adaptation, DecodeState, MainGraph, ModelRunner
@@ -60,6 +60,17 @@ class _Attempt:
     @property
     def perplexity(self) -> torch.Tensor:
         return torch.exp(self.nll / self.lengths.clamp_min(1))
+
+
+@dataclass
+class BestAttempt:
+    """One row's best attempt so far (lowest perplexity), as returned in `UDDIAGenerateOutput`."""
+
+    perplexity: float  # of the continuation under the unadapted model
+    tokens: torch.Tensor  # (n,) generated ids up to and including EOS
+    tuned_layers: int  # T of the attempt
+    adapted_steps: int
+    generated_tokens: int
 
 
 class UDDIAGenerator:
@@ -188,7 +199,7 @@ class UDDIAGenerator:
         else the lowest-perplexity attempt (UDDIA §3.4)."""
         batch = input_ids.shape[0]
         schedule = self.config.redo_schedule(self.adapter.num_layers)
-        best: list[tuple[float, torch.Tensor, int, int, int] | None] = [None] * batch
+        best: list[BestAttempt | None] = [None] * batch
         attempts = torch.zeros(batch, dtype=torch.long)
         pending = torch.arange(batch, device=input_ids.device)
         last = None
@@ -198,9 +209,10 @@ class UDDIAGenerator:
             ppl = attempt.perplexity
             for j, row in enumerate(pending.tolist()):
                 attempts[row] += 1
-                value = float(ppl[j])
-                entry = (value, attempt.tokens[j, : int(attempt.lengths[j])], tuned, int(attempt.adapted[j]), int(attempt.lengths[j]))
-                if best[row] is None or value < best[row][0]:
+                length = int(attempt.lengths[j])
+                entry = BestAttempt(perplexity=float(ppl[j]), tokens=attempt.tokens[j, :length], tuned_layers=tuned,
+                                    adapted_steps=int(attempt.adapted[j]), generated_tokens=length)
+                if best[row] is None or entry.perplexity < best[row].perplexity:
                     best[row] = entry
             threshold = self.config.redo_ppl_threshold
             if threshold is None:
@@ -210,23 +222,24 @@ class UDDIAGenerator:
                 break
         return self._assemble(input_ids, best, attempts, settings, last if len(schedule) == 1 else None)
 
-    def _assemble(self, input_ids, best, attempts, settings: Settings, single: _Attempt | None) -> UDDIAGenerateOutput:
+    def _assemble(self, input_ids, best: list[BestAttempt], attempts, settings: Settings,
+                  single: _Attempt | None) -> UDDIAGenerateOutput:
         if single is not None:  # no redo: the attempt's tokens as generate() would return them (pads included)
             new = single.tokens
         else:
-            width = max(len(entry[1]) for entry in best)
+            width = max(len(entry.tokens) for entry in best)
             pad = settings.pad_token_id if settings.pad_token_id is not None else 0
             new = input_ids.new_full((len(best), width), pad)
             for row, entry in enumerate(best):
-                new[row, : len(entry[1])] = entry[1]
+                new[row, : len(entry.tokens)] = entry.tokens
         return UDDIAGenerateOutput(
             sequences=torch.cat([input_ids, new], dim=1),
             scores=tuple(single.scores) if single is not None and settings.output_scores else None,
             logits=tuple(single.logits) if single is not None and settings.output_logits else None,
-            adapted_steps=torch.tensor([e[3] for e in best]),
-            generated_tokens=torch.tensor([e[4] for e in best]),
-            perplexity=torch.tensor([e[0] for e in best]),
-            tuned_layers=torch.tensor([e[2] for e in best]),
+            adapted_steps=torch.tensor([entry.adapted_steps for entry in best]),
+            generated_tokens=torch.tensor([entry.generated_tokens for entry in best]),
+            perplexity=torch.tensor([entry.perplexity for entry in best]),
+            tuned_layers=torch.tensor([entry.tuned_layers for entry in best]),
             attempts=attempts,
         )
 
@@ -304,9 +317,11 @@ class UDDIAGenerator:
         sequences, new_tokens, scores_out, logits_out = input_ids, [], [], []
         with self.adapter.attached(num_tuned_layers) as num_params, self.runner.capturing(), \
                 self.replay.active(self.adapter.num_layers - num_tuned_layers):
-            adaptation = Adaptation(self.runner, self.adapter, num_params, self.config.lr, self.config.steps_per_token,
-                                    self.config.lookahead_steps, self.attribute_head, self.config.target_class,
-                                    self.debias, self.config.debias_weight, self.replay)
+            c = self.config
+            adaptation = Adaptation(runner=self.runner, adapter=self.adapter, num_params=num_params, lr=c.lr,
+                                    steps=c.steps_per_token, lookahead=c.lookahead_steps, head=self.attribute_head,
+                                    target_class=c.target_class, debias=self.debias, debias_weight=c.debias_weight,
+                                    replay=self.replay)
             state = self._prefill(input_ids, attention_mask)
             for step in range(settings.max_new_tokens):
                 scores = state.logits.clone()

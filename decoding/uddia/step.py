@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from fairalign.decoding.uddia.adapter import OffsetAdapter, adam_step
 from fairalign.decoding.uddia.cache import fork_prefix, fork_with_graph
+from fairalign.decoding.uddia.offset import OffsetAdapter
+from fairalign.decoding.uddia.optim import adam_step
 from fairalign.decoding.uddia.replay import LowerLayerReplay
 
 
@@ -136,20 +137,21 @@ class DecodeState:
         return (self.context_sum + self.hidden.float()) / (self.context_count + 1)[:, None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Adaptation:
-    """Runs the per-token optimisation for a subset of rows and returns log P_tuned - log P_ref."""
+    """Runs the per-token optimisation for a subset of rows and returns log P_tuned - log P_ref. Built with
+    keyword arguments only (`Adaptation(runner=..., adapter=..., ...)`)."""
 
     runner: ModelRunner
-    adapter: OffsetAdapter
-    num_params: int
+    adapter: OffsetAdapter  # attached: θ's columns are its sites
+    num_params: int  # P, the tuned numbers per sequence (what `adapter.attached()` yielded)
     lr: float
-    steps: int
-    lookahead: int
-    head: torch.nn.Module | None
-    target_class: int
-    debias: object | None
-    debias_weight: float
+    steps: int  # Adam steps per token
+    lookahead: int  # look-ahead positions fed the expected embedding
+    head: torch.nn.Module | None = None  # attribute head of the detox term; None = no detox term
+    target_class: int = 0
+    debias: object | None = None  # DebiasTerm of the debias term; None = no debias term
+    debias_weight: float = 0.0
     replay: LowerLayerReplay | None = None  # skips the untuned layers in the tuned pass
 
     def _row_mask(self, state: DecodeState, rows: torch.Tensor) -> torch.Tensor | None:

@@ -4,7 +4,8 @@ included); adam_step == torch.optim.Adam."""
 import pytest
 import torch
 
-from fairalign.decoding.uddia.adapter import OffsetAdapter, adam_step
+from fairalign.decoding.uddia.offset import OffsetAdapter
+from fairalign.decoding.uddia.optim import adam_step
 
 
 def _ids(n=2, length=5, vocab=300, seed=0):
@@ -80,7 +81,7 @@ def test_adapter_is_a_peft_tuner_injected_and_unloaded(model_name, request):
     exception, the module tree is the original one, object for object, and no peft_config is left behind."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    from fairalign.decoding.uddia.adapter import OffsetLayer
+    from fairalign.decoding.uddia.offset import OffsetLayer
 
     model = request.getfixturevalue(model_name)
     before = list(model.named_modules())

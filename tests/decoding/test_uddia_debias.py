@@ -94,7 +94,8 @@ def _adaptation(model, tokenizer, head, debias_weight, lr=0.06):
     state = gen._prefill(enc["input_ids"], enc["attention_mask"])
     rows = torch.arange(2)
     with gen._frozen(), gen.adapter.attached(1) as p:
-        ad = Adaptation(gen.runner, gen.adapter, p, cfg.lr, 1, 1, head, 0, gen.debias, debias_weight)
+        ad = Adaptation(runner=gen.runner, adapter=gen.adapter, num_params=p, lr=cfg.lr, steps=1, lookahead=1,
+                        head=head, debias=gen.debias, debias_weight=debias_weight)
         return ad.run(state, rows, torch.ones(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool))
 
 

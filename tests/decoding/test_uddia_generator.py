@@ -18,7 +18,7 @@ def _snapshot(model):
 
 
 def _assert_untouched(model, snapshot):
-    from fairalign.decoding.uddia.adapter import OffsetLayer
+    from fairalign.decoding.uddia.offset import OffsetLayer
 
     state = model.state_dict()
     assert state.keys() == snapshot["state"].keys()

@@ -1,93 +1,48 @@
-"""One adaptation step against an independent computation.
+"""One adaptation step against the per-sequence reference (`fairalign.decoding.uddia.reference`).
 
-The reference below re-derives UDDIA's step for one sequence at a time from fresh forwards: the prefix without
+The reference re-derives UDDIA's step for one sequence at a time from fresh forwards: the prefix without
 offsets, the current token with θ, the look-ahead on the expected embedding, the detox cross-entropy on the mean
-final hidden state, Adam's closed-form first step θ1 = -lr · g / (|g| + ε), and the tuned pass. The implementation
-batches rows, takes the θ = 0 adapted pass from the main pass's graph (`MainGraph`), forks the cache, skips the
-look-ahead's LM head and splits θ across sites: none of which the reference does."""
-import inspect
-
+final hidden state, torch.optim.Adam, and the tuned pass through every layer. The implementation batches rows,
+takes the θ = 0 adapted pass from the main pass's graph (`MainGraph`), forks the cache, skips the look-ahead's
+LM head, splits θ across sites and replays the untuned layers in the tuned pass: none of which the reference does."""
 import pytest
 import torch
-import torch.nn.functional as F
 from transformers import DynamicCache
 
 from fairalign.decoding import UDDIAConfig, UDDIAGenerator
+from fairalign.decoding.uddia.reference import _cache_kwarg, reference_step
 from fairalign.decoding.uddia.step import Adaptation
 
-EPS = 1e-8
+ALL, SUB = [0, 1, 2, 3], [0, 2]
+# (rows, from the main pass's graph, look-ahead): every pair of values of any two of them, in 6 cases of 12
+CASES = [(ALL, True, 1, 1, False), (SUB, False, 1, 1, False), (ALL, False, 2, 1, False), (SUB, True, 2, 1, False),
+         (ALL, True, 0, 1, False), (SUB, False, 0, 1, False),
+         (SUB, True, 1, 2, False),  # two Adam steps: a second adapted pass of its own, Adam's bias correction
+         (SUB, True, 1, 1, True)]  # detox + debias terms
 
 
-def _cache_kwarg(model) -> dict:
-    """`cache=` (transformers >= 5.x) or `past_key_values=` (earlier), as the model's forward names it."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _final_hidden_and_logits(model, cache, **kwargs):
-    """(final hidden states (1, T, d) after the final norm and its offset, logits (1, T, V)) of one forward."""
-    out = model.base_model(**kwargs, **{_cache_kwarg(model.base_model): cache}, use_cache=True)
-    hidden = out.last_hidden_state
-    return hidden, model.lm_head(hidden).float()
-
-
-def reference_step(gen, ids, mask, lr, lookahead, target=0):
-    """UDDIA's adaptation of the last token of ids (1, L) (left-padded by mask), from scratch."""
-    model, adapter, head = gen.model, gen.adapter, gen.attribute_head
-    emb = model.get_input_embeddings().weight
-    pos = (mask.cumsum(-1) - 1).clamp_min(0)
-
-    def prefix_cache():
-        cache = DynamicCache(config=model.config)
-        adapter.offsets = None
-        h, _ = _final_hidden_and_logits(model, input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
-                                        position_ids=pos[:, :-1], cache=cache)
-        return cache, h
-
-    def current(theta, cache):
-        adapter.offsets = theta
-        return _final_hidden_and_logits(model, input_ids=ids[:, -1:], attention_mask=mask, position_ids=pos[:, -1:],
-                                        cache=cache)
-
-    num_params = sum(adapter.store.sizes)
-    theta = torch.zeros(1, num_params, requires_grad=True)
-    with torch.enable_grad():
-        cache, h_prefix = prefix_cache()
-        h_t, logits = current(theta, cache)
-        ref_logits = logits[:, -1].detach()
-        valid = mask[:, :-1].float()
-        pooled_sum, count = (h_prefix * valid[..., None]).sum(1) + h_t[:, -1], valid.sum() + 1
-        m, p = mask, torch.softmax(logits[:, -1], -1)
-        for k in range(lookahead):
-            m = torch.cat([m, m.new_ones(1, 1)], dim=1)
-            h_la, la_logits = _final_hidden_and_logits(model, inputs_embeds=(p @ emb)[:, None], attention_mask=m,
-                                                       position_ids=pos[:, -1:] + k + 1, cache=cache)
-            pooled_sum, count = pooled_sum + h_la[:, -1], count + 1
-            p = torch.softmax(la_logits[:, -1], -1)
-        loss = F.cross_entropy(head(pooled_sum / count).float(), torch.tensor([target]))
-        (grad,) = torch.autograd.grad(loss, theta)
-    theta1 = -lr * grad / (grad.abs() + EPS)  # Adam's first step from a fresh state
-    with torch.no_grad():
-        cache, _ = prefix_cache()
-        _, tuned = current(theta1, cache)
-    adapter.offsets = None
-    return torch.log_softmax(tuned[:, -1], -1) - torch.log_softmax(ref_logits, -1), theta1, loss.detach(), grad
+def _case_id(rows, graph, lookahead, steps, debias):
+    return (f"{'all-rows' if len(rows) == 4 else 'sub-batch'}-{'main-pass-graph' if graph else 'separate-pass'}"
+            f"-lookahead{lookahead}" + (f"-{steps}-steps" if steps > 1 else "") + ("-debias" if debias else ""))
 
 
 @pytest.mark.parametrize("model_name", ["tiny_gpt2", "tiny_llama"])
-@pytest.mark.parametrize("rows", [[0, 1, 2, 3], [0, 2]], ids=["all-rows", "sub-batch"])
-@pytest.mark.parametrize("from_main_graph", [True, False], ids=["main-pass-graph", "separate-pass"])
-@pytest.mark.parametrize("lookahead", [1, 2, 0])
-def test_adaptation_matches_per_sequence_reference(model_name, rows, from_main_graph, lookahead, request,
-                                                   left_tokenizer, head, prompts):
+@pytest.mark.parametrize("rows, from_main_graph, lookahead, steps, debias", CASES, ids=[_case_id(*c) for c in CASES])
+def test_adaptation_matches_per_sequence_reference(model_name, rows, from_main_graph, lookahead, steps, debias,
+                                                   request, left_tokenizer, head, prompts):
     model = request.getfixturevalue(model_name)
     lr, tuned_layers = 0.05, 1
-    gen = UDDIAGenerator(model, left_tokenizer, UDDIAConfig(lr=lr, debias_weight=0.0, lookahead_steps=lookahead,
-                                                             redo_ppl_threshold=None), attribute_head=head)
+    config = UDDIAConfig(lr=lr, debias_weight=0.05 if debias else 0.0, debias_token_threshold=0.55,
+                         lookahead_steps=lookahead, steps_per_token=steps, redo_ppl_threshold=None)
+    gen = UDDIAGenerator(model, left_tokenizer, config, attribute_head=head)
     enc = left_tokenizer(prompts, return_tensors="pt", padding=True)
     ids, mask = enc["input_ids"], enc["attention_mask"]
     rows_t = torch.tensor(rows)
-    with gen._frozen(), torch.no_grad(), gen.adapter.attached(tuned_layers) as num_params, gen.runner.capturing():
-        step = Adaptation(gen.runner, gen.adapter, num_params, lr, 1, lookahead, head, 0, None, 0.0)
+    with gen._frozen(), torch.no_grad(), gen.adapter.attached(tuned_layers) as num_params, gen.runner.capturing(), \
+            gen.replay.active(gen.adapter.num_layers - tuned_layers):
+        step = Adaptation(runner=gen.runner, adapter=gen.adapter, num_params=num_params, lr=lr, steps=steps,
+                          lookahead=lookahead, head=head, debias=gen.debias, debias_weight=config.debias_weight,
+                          replay=gen.replay)
         state = gen._prefill(ids, mask)
         if from_main_graph:  # one more token: the main pass runs with θ = 0 attached and its graph is reused
             nxt = torch.tensor([5, 7, 9, 11])
@@ -97,18 +52,18 @@ def test_adaptation_matches_per_sequence_reference(model_name, rows, from_main_g
         else:
             assert state.graph is None
         ones = torch.ones(len(rows), dtype=torch.bool)
-        log_ratio, theta, first_loss = step.run(state, rows_t, ones, ~ones)
+        log_ratio, theta, first_loss = step.run(state, rows_t, ones, ones if debias else ~ones)
         assert state.graph is None  # used once
-        for j, r in enumerate(rows):
-            ref_ratio, ref_theta, ref_loss, ref_grad = reference_step(gen, ids[r : r + 1], mask[r : r + 1], lr, lookahead)
-            torch.testing.assert_close(first_loss[j], ref_loss[()], rtol=1e-5, atol=1e-6)
-            # θ1 = -lr·g/(|g|+ε) is ±lr wherever g is not ~0; where g is rounding noise (e.g. GPT-2's key biases,
-            # whose true gradient is 0: softmax ignores a constant shift) its sign is arbitrary
-            real = ref_grad[0].abs() > 1e-5 * ref_grad.abs().max()
-            close = (theta[j] - ref_theta[0]).abs() <= 1e-4 * lr
-            assert bool(close[real].all()), f"row {r}: {int((~close[real]).sum())} of {int(real.sum())} tuned numbers differ"
-            assert (theta[j].abs() > 0.9 * lr).float().mean() > 0.5  # a real step was taken
-            torch.testing.assert_close(log_ratio[j], ref_ratio[0], rtol=1e-3, atol=1e-4)
+    references = reference_step(gen, ids[rows_t], mask[rows_t], tuned_layers)
+    for j, (r, ref) in enumerate(zip(rows, references)):
+        torch.testing.assert_close(first_loss[j], ref.loss, rtol=1e-5, atol=1e-6)
+        # θ1 = -lr·g/(|g|+ε) is ±lr wherever g is not ~0; where g is rounding noise (e.g. GPT-2's key biases,
+        # whose true gradient is 0: softmax ignores a constant shift) its sign is arbitrary
+        real = ref.grad.abs() > 1e-5 * ref.grad.abs().max()
+        close = (theta[j] - ref.theta).abs() <= 1e-4 * lr
+        assert bool(close[real].all()), f"row {r}: {int((~close[real]).sum())} of {int(real.sum())} tuned numbers differ"
+        assert (theta[j].abs() > 0.9 * lr).float().mean() > 0.5  # a real step was taken
+        torch.testing.assert_close(log_ratio[j], ref.log_ratio, rtol=1e-3, atol=1e-4)
 
 
 def test_replay_runs_only_the_tuned_layers_and_restores_them(tiny_llama):
