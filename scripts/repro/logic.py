@@ -70,6 +70,16 @@ def pair_logps(model, tok, pairs) -> dict:
     return out
 
 
+def base_logps(base, tok, pairs) -> dict:
+    """The reference half of `pair_logps` (rc, rr and the lengths) from the base model itself."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    prompt, chosen, rejected = _encode(tok, pairs, "prompt"), _encode(tok, pairs, "chosen"), _encode(tok, pairs, "rejected")
+    return {"rc": sentiment.completion_logps(base, prompt, chosen, pad),
+            "rr": sentiment.completion_logps(base, prompt, rejected, pad),
+            "lc": torch.tensor([len(c) for c in chosen], dtype=torch.float64),
+            "lr": torch.tensor([len(r) for r in rejected], dtype=torch.float64)}
+
+
 def entailment_check(lp: dict) -> dict:
     """The semantics' order (relation of every ordered pair of trained structures) and, on the held-out pairs'
     atoms (policy = reference = the base model; mean token log-probs for every structure so all see the same
@@ -121,6 +131,9 @@ def run(args, log) -> dict:
     if args.prior is not None:  # --resume: same settings and held-out pairs, or refuse
         harness.same_or_exit("settings", args.prior["settings"], settings)
         harness.same_or_exit("held-out pair count", args.prior["held_out_pairs"], len(eval_pairs))
+        # the held-out pairs themselves: their base-model losses must come out as the earlier run's, to the bit
+        harness.same_or_exit("held-out pairs (their base-model losses)", args.prior["semantics"],
+                             entailment_check(base_logps(base, tok, eval_pairs)))
         check = args.prior["semantics"]
     runs = harness.kept_runs(args.prior, _job, todo)
     finished = {_job(r) for r in runs}
