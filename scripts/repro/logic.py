@@ -38,8 +38,9 @@ TRIED = [
          outcome="the brief's 160 pairs x 20 steps x 5 structures x 3 seeds would take ~2.5 h at the ~25 s per step "
                  "measured under the shared load; sized down before any logic run"),
     dict(setting="reported run: 32 pairs, 1 epoch at batch 8 (4 steps), lr 5e-4, beta 0.1 (summed atoms) / 1.6 (mean "
-                 "atoms), 24 held-out prompts, 5 structures x 2 seeds (3 planned; cut to 2 when the RPO run took longer than planned)",
-         outcome="the only logic run"),
+                 "atoms), 24 held-out prompts, 5 structures x 3 seeds",
+         outcome="the only logic run: seeds 0-1 in one session (3 planned; cut to 2 when the RPO run took longer than "
+                 "planned), seed 2 added in the next with --seeds 3 --resume (settings and held-out pairs checked)"),
 ]
 
 

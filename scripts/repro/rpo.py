@@ -190,7 +190,8 @@ def tables(results) -> dict:
             f"beta {s['beta']}, {n} seeds; gold reward = mean VADER compound of one sample per held-out prompt "
             f"({s['eval_prompts']} prompts); KL(policy || reference) in nats per answer; chosen log-lik = summed "
             "log-prob of the training batch's chosen answers, averaged over an epoch's steps; margin = "
-            "beta * (chosen - rejected log-ratio); 95% t intervals over seeds (with 2 seeds the t factor is 12.7).")
+            "beta * (chosen - rejected log-ratio); 95% t intervals over seeds"
+            + (" (with 2 seeds the t factor is 12.7)." if n == 2 else "."))
     return {NAME: note + "\n\n" + harness.markdown_table(header, rows)}
 
 
