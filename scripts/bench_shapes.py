@@ -25,13 +25,18 @@ SHAPES = {
 }
 
 
+def get_shape(name: str) -> dict:
+    """The SHAPES entry; an unknown name is an error listing the known ones."""
+    if name not in SHAPES:
+        raise ValueError(f"--shape: {name!r} is not one of {', '.join(SHAPES)}")
+    return SHAPES[name]
+
+
 def shape_config(name: str, tokenizer):
     """The shape's LlamaConfig; the special token ids are the tokenizer's (Llama 3's ids would be out of its range)."""
     from transformers import LlamaConfig
 
-    if name not in SHAPES:
-        raise ValueError(f"--shape: {name!r} is not one of {', '.join(SHAPES)}")
-    return LlamaConfig(**SHAPES[name]["config"], pad_token_id=tokenizer.pad_token_id,
+    return LlamaConfig(**get_shape(name)["config"], pad_token_id=tokenizer.pad_token_id,
                        eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -112,15 +113,13 @@ def make_parser():
 def resolve_defaults(args):
     cuda = args.device == "cuda"
     if args.shape:
-        from fairalign.scripts.bench_shapes import SHAPES
+        from fairalign.scripts.bench_shapes import get_shape
 
-        if args.shape not in SHAPES:
-            raise ValueError(f"--shape: {args.shape!r} is not one of {', '.join(SHAPES)}")
+        shape = get_shape(args.shape)
         bad = [f"--{k}" for k in ("model", "random_init", "prompt_words", "completion_words") if getattr(args, k)]
         if bad:
             raise ValueError(f"--shape {args.shape} sets the model and the rows: drop {', '.join(bad)} "
                              "(lengths are --prompt_tokens / --completion_tokens)")
-        shape = SHAPES[args.shape]
         if shape["large"] and not cuda and not args.allow_slow_cpu:
             raise ValueError(f"--shape {args.shape} on the CPU would take hours per step: use --device cuda, "
                              "--shape llama3-tiny for a quick check, or add --allow_slow_cpu")
@@ -136,6 +135,9 @@ def resolve_defaults(args):
         args.batch = args.batch or (8 if cuda else 4)
         args.prompt_words = args.prompt_words or (256 if cuda else (48 if args.quick else 128))
         args.completion_words = args.completion_words or (256 if cuda else (48 if args.quick else 128))
+    if args.peak_tflops is not None and not (math.isfinite(args.peak_tflops) and args.peak_tflops > 0):
+        raise ValueError(f"--peak_tflops must be a positive number of TFLOP/s (e.g. 989 for an H100 SXM), "
+                         f"got {args.peak_tflops}")
     args.steps = args.steps or (10 if cuda else (3 if args.quick else 6))
     for mode in args.mode.split(","):
         if mode not in ("lora", "full"):

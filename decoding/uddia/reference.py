@@ -17,12 +17,13 @@ layers, every row on its own, torch.optim.Adam rather than `optim.adam_step`, an
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+
+from fairalign.decoding.uddia.step import cache_kwarg
 
 
 @dataclass
@@ -52,16 +53,10 @@ def reference_step(generator, input_ids: torch.Tensor, attention_mask: torch.Ten
         model.train(was_training)
 
 
-def _cache_kwarg(model) -> str:
-    """`cache` (transformers >= 5.x) or `past_key_values` (earlier), as the model's forward names it."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-
-
 def _final_hidden_and_logits(model, cache, **inputs) -> tuple[torch.Tensor, torch.Tensor]:
     """(final hidden states (1, T, d) float32, after the final norm and its offset; logits (1, T, V) float32) of
     one forward, which appends to `cache`."""
-    out = model(**inputs, **{_cache_kwarg(model): cache}, use_cache=True, output_hidden_states=True)
+    out = model(**inputs, **{cache_kwarg(model): cache}, use_cache=True, output_hidden_states=True)
     return out.hidden_states[-1].float(), out.logits.float()
 
 

@@ -36,6 +36,12 @@ from fairalign.decoding.uddia.optim import adam_step
 from fairalign.decoding.uddia.replay import LowerLayerReplay
 
 
+def cache_kwarg(model) -> str:
+    """`cache` (transformers >= 5.x) or `past_key_values` (earlier), as the model's forward names it."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 class ModelRunner:
     """Calls a causal LM the way `generate` does: explicit positions, the cache, logits of the last position only.
 
@@ -50,9 +56,8 @@ class ModelRunner:
         self._captured: torch.Tensor | None = None
         self._capturing = False
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        params = inspect.signature(base.forward).parameters
-        self.cache_kwarg = "cache" if "cache" in params else "past_key_values"
-        self.keep_last = "logits_to_keep" in params
+        self.cache_kwarg = cache_kwarg(model)
+        self.keep_last = "logits_to_keep" in inspect.signature(base.forward).parameters
         emb = model.get_input_embeddings()
         self.embeddings = emb.weight  # (V, d)
         self.embed_scale = getattr(emb, "embed_scale", None)  # Gemma-3-style scaled embedding modules

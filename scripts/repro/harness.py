@@ -185,8 +185,8 @@ def kept_runs(prior: dict | None, key, keys_now: list) -> list:
     would not have (fewer seeds, another option)."""
     if prior is None:
         return []
-    rows = prior.get("runs", [])
-    stray = [key(r) for r in rows if key(r) not in set(keys_now)]
+    rows, wanted = prior.get("runs", []), set(keys_now)
+    stray = [key(r) for r in rows if key(r) not in wanted]
     if stray:
         raise SystemExit(f"--resume: the earlier run has rows this run would not produce, e.g. {stray[0]} (fewer --seeds "
                          "or other options than before?); rerun with the earlier options or without --resume")

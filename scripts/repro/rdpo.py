@@ -128,12 +128,8 @@ def run(args, log) -> dict:
     train_prompts = train_prompts[:12 if quick else args.train_prompts]  # sampling is the slow part: only what we need
 
     # the base samples and pairs: drawn once, shared by every seed and method
-    drawn = sentiment.sample(base, tok, train_prompts, 2, new_tokens, seed=0)
-    all_pairs, ties = sentiment.make_pairs(drawn, reward(drawn.texts), 2)
-    if len(all_pairs) < n_pairs:
-        raise SystemExit(f"only {len(all_pairs)} untied pairs from {len(train_prompts)} prompts, asked for {n_pairs}: "
-                         "raise --train_prompts")
-    pairs = all_pairs[:n_pairs]
+    pairs, ties = sentiment.draw_pairs(base, tok, train_prompts, n_pairs, new_tokens, seed=0, reward=reward,
+                                       more="raise --train_prompts")
     held_drawn = sentiment.sample(base, tok, eval_prompts, 2, new_tokens, seed=1)
     held_out, held_ties = sentiment.make_pairs(held_drawn, reward(held_drawn.texts), 2)
     batch = 4 if quick else args.batch

@@ -145,14 +145,14 @@ def make_pairs(samples: Samples, rewards: list[float], n: int) -> tuple[list[dic
 
 
 def draw_pairs(model, tokenizer, prompts: list[str], n_pairs: int, max_new_tokens: int, seed: int,
-               reward=gold_reward) -> tuple[list[dict], int]:
+               reward=gold_reward, more: str = "sample more prompts") -> tuple[list[dict], int]:
     """The first `n_pairs` untied pairs from two samples per prompt (sampling seeded by `seed`), and the number of
-    ties dropped; too few untied pairs is an error, not a smaller experiment."""
+    ties dropped; too few untied pairs is an error (`more` says how to get more), not a smaller experiment."""
     drawn = sample(model, tokenizer, prompts, 2, max_new_tokens, seed=seed)
     pairs, ties = make_pairs(drawn, reward(drawn.texts), 2)
     if len(pairs) < n_pairs:
-        raise RuntimeError(f"sampling seed {seed}: only {len(pairs)} untied pairs from {len(prompts)} prompts, "
-                           f"need {n_pairs}")
+        raise SystemExit(f"sampling seed {seed}: only {len(pairs)} untied pairs from {len(prompts)} prompts, "
+                         f"need {n_pairs}: {more}")
     return pairs[:n_pairs], ties
 
 

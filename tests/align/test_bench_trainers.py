@@ -133,6 +133,11 @@ def test_peak_table_and_shape_options():
         parse("--shape", "llama3-tiny", "--model", "tiny")
     with pytest.raises(ValueError, match="need --shape"):
         parse("--model", "tiny", "--prompt_tokens", "8")
+    with pytest.raises(ValueError, match="is not one of llama3-1b"):
+        parse("--shape", "llama3-2b")
+    for bad in ("0", "-5", "nan"):
+        with pytest.raises(ValueError, match="--peak_tflops must be a positive"):
+            parse("--model", "tiny", "--peak_tflops", bad)
     big = parse("--shape", "llama3-1b", "--device", "cuda")
     assert (big.batch, big.prompt_tokens, big.completion_tokens, big.no_lockstep) == (4, 512, 512, True)
 

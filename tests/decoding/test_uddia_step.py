@@ -10,8 +10,8 @@ import torch
 from transformers import DynamicCache
 
 from fairalign.decoding import UDDIAConfig, UDDIAGenerator
-from fairalign.decoding.uddia.reference import _cache_kwarg, reference_step
-from fairalign.decoding.uddia.step import Adaptation
+from fairalign.decoding.uddia.reference import reference_step
+from fairalign.decoding.uddia.step import Adaptation, cache_kwarg
 
 ALL, SUB = [0, 1, 2, 3], [0, 2]
 # (rows, from the main pass's graph, look-ahead): every pair of values of any two of them, in 6 cases of 12
@@ -75,7 +75,7 @@ def test_replay_runs_only_the_tuned_layers_and_restores_them(tiny_llama):
     originals = list(layers)
     replay = LowerLayerReplay(layers)
     ids = torch.tensor([[3, 8, 5, 9]])
-    kw = _cache_kwarg(model)
+    kw = cache_kwarg(model)
     calls = []
     hook = layers[0].register_forward_hook(lambda *a: calls.append(1))
     with torch.no_grad(), replay.active(1):
