@@ -377,8 +377,10 @@ def compare(runs: list[dict]) -> list[dict]:
         if both:
             pairs = [(runs_of["ours"][i], runs_of["trl"][i]) for i in both]
             # no MFU ratio: with one FLOP count for both sides it is the tokens/s ratio
+            # a ratio over a zero or negative denominator (RSS growth can be 0 when a process's peak predates the
+            # run) is undefined: it is left out and the table says n/a, rather than crashing or printing inf
             g["ours_over_trl"] = {m: _spread([o[m] / t[m] for o, t in pairs]) for m in metrics
-                                  if m not in ("step_s", "precompute_s", "mfu")}
+                                  if m not in ("step_s", "precompute_s", "mfu") and all(t[m] > 0 for _, t in pairs)}
             if all(o["lockstep"] and t["lockstep"] for o, t in pairs):
                 steps = [ts / os_ for o, t in pairs for os_, ts in zip(o["step_s_all"][WARMUP:], t["step_s_all"][WARMUP:])]
                 g["ours_over_trl"]["tokens_per_s"] = dict(_spread(steps), paired_steps=True)
@@ -414,7 +416,8 @@ def format_table(groups: list[dict], cuda: bool) -> str:
                 lines.append(f"| {g['options']} | {'TRL' if side == 'trl' else 'ours'} | " + " | ".join(cells) + " |")
         if "ours_over_trl" in g:
             r = g["ours_over_trl"]
-            cells = ["–" if m in ("step_s", "precompute_s", "mfu") else _cell(r[m], "{:.2f}×") for m, _, _ in cols]
+            cells = ["–" if m in ("step_s", "precompute_s", "mfu") else _cell(r[m], "{:.2f}×") if m in r
+                     else "n/a (TRL's is ≤ 0)" for m, _, _ in cols]
             lines.append(f"| {g['options']} | **ours / TRL** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

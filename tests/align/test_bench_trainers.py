@@ -89,6 +89,16 @@ def test_compare_never_crosses_options_and_flags_different_losses():
     assert compare([_fake("trl", [0.69, 0.68]), _fake("ours", [0.69, 0.60])])[0]["same_loss"] is False
 
 
+def test_a_ratio_over_a_zero_denominator_is_left_out_not_a_crash():
+    # RSS growth is 0 when the process's peak predates the run (runs sharing a process, as in the test above)
+    trl, ours = _fake("trl", [0.69]), _fake("ours", [0.69])
+    trl["rss_growth_mb"] = 0.0
+    groups = compare([trl, ours])
+    ratios = groups[0]["ours_over_trl"]
+    assert "rss_growth_mb" not in ratios and ratios["peak_rss_mb"]["median"] == 1.0
+    assert "n/a (TRL's is ≤ 0)" in format_table(groups, cuda=False)
+
+
 def test_lockstep_ratio_is_over_paired_steps():
     # after 2 warm-up steps TRL takes 2 s where ours takes 1 s, but a burst of load hits TRL's last step: the
     # paired-step median stays 2 (the ratio of the runs' mean step times would say 8)
