@@ -193,6 +193,58 @@ def kept_runs(prior: dict | None, key, keys_now: list) -> list:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------ parallel jobs
+_WORK = None  # the job function handed to forked workers (a closure over the parent's model and data)
+
+
+def prepare_workers(workers: int) -> int:
+    """Call before any torch work when jobs will run in `workers` forked processes: returns the torch threads each
+    worker gets (the threads this process would use, shared out). With workers > 1 this process keeps to one
+    thread, so no OpenMP thread pool exists when it forks (a child of a process whose pool is running can hang)."""
+    import torch
+
+    threads = max(1, torch.get_num_threads() // max(1, workers))
+    if workers > 1:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the Rust tokenizers' pool is not fork-safe either
+        torch.set_num_threads(1)
+    return threads
+
+
+def _start_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _call_work(job):
+    return job, _WORK(job)
+
+
+def run_jobs(jobs: list, work, done, workers: int = 1, threads: int = 1) -> None:
+    """work(job) for every job; done(job, result) in this process as each finishes, where it records the result
+    and saves the partial file. With workers > 1 the jobs run in that many processes, each forked afresh from this
+    one for its job (so every job starts from the same state: the loaded model and data, nothing of another job) and
+    run finish-first: done() sees them out of order, and the caller sorts its rows into job order at the end.
+    A job's numbers do not depend on the worker count, since every job seeds itself; they do depend on the torch
+    threads (`threads` per worker), as any float reduction does."""
+    global _WORK
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            done(job, work(job))
+        return
+    import multiprocessing
+
+    _WORK = work
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(workers, len(jobs)), initializer=_start_worker, initargs=(threads,),
+                      maxtasksperchild=1) as pool:
+            for job, result in pool.imap_unordered(_call_work, jobs):
+                done(job, result)
+    finally:
+        _WORK = None
+
+
 def result_paths(name: str, out: Path) -> tuple[Path, Path]:
     return out / f"{name}.json", out / f"{name}.png"
 
@@ -222,6 +274,10 @@ def make_parser(module) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue an earlier run in --out (its .partial.json, else its .json): keep its finished "
                              "runs, run the rest (or the seeds added by a larger --seeds); refused if settings differ")
+    if getattr(module, "RESUMABLE", False):  # the same property (jobs seeded on their own) makes them parallel
+        parser.add_argument("--workers", type=int, default=None,
+                            help="jobs run at once, each in its own forked process with cpus/workers torch threads "
+                                 "(default: 2 where there are 2+ cpus, 1 for --quick); 1 runs them in this process")
     if hasattr(module, "add_arguments"):
         module.add_arguments(parser)
     return parser
@@ -232,6 +288,10 @@ def main(module, argv=None) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
     args.seeds = args.seeds or (2 if args.quick else 3)
+    if getattr(args, "workers", None) is None:
+        args.workers = 1 if args.quick else min(2, os.cpu_count() or 1)
+    elif args.workers < 1:
+        raise SystemExit(f"--workers must be >= 1, got {args.workers}")
     if args.out is None:
         if args.quick and not args.rebuild:
             import tempfile
@@ -255,11 +315,15 @@ def main(module, argv=None) -> int:
         log = Log(module.NAME, already=earlier.get("wall_s", earlier.get("wall_s_so_far", 0.0)))
         if args.prior is not None:
             log(f"resuming {earlier['resumed_from']}: {len(args.prior.get('runs', []))} finished runs kept")
+        if hasattr(args, "workers"):
+            args.threads = prepare_workers(args.workers)
         results = module.run(args, log)
         results["meta"] = {"name": module.NAME, "quick": args.quick, "seeds": args.seeds, "wall_s": round(log.elapsed(), 1),
                            "command": " ".join(["python", "-m", f"fairalign.scripts.repro.{module.NAME}"] +
                                                (sys.argv[1:] if argv is None else list(argv))),
                            "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+        if hasattr(args, "workers"):
+            results["meta"]["workers"] = {"processes": args.workers, "torch_threads_each": args.threads}
         if args.prior is not None:
             results["meta"]["resumed"] = {"from": earlier["resumed_from"], "earlier_command": earlier.get("command"),
                                           "earlier_date": earlier.get("date")}

@@ -138,40 +138,45 @@ def run(args, log) -> dict:
         check = args.prior["semantics"]
     runs = harness.kept_runs(args.prior, _job, todo)
     finished = {_job(r) for r in runs}
-    for seed in range(args.seeds):
-        if all((seed, name) in finished for name, _ in chosen):
-            continue
+    pending = [job for job in todo if job not in finished]
+    pairs_of = {}  # per seed, drawn here once, before any worker forks
+    for seed in sorted({seed for seed, _ in pending}):
         harness.set_seed(seed)
-        pairs, ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
-        log(f"seed {seed}: {len(pairs)} pairs ({ties} ties dropped)")
-        for name, norm in chosen:
-            if (seed, name) in finished:
-                continue
-            beta = args.beta if norm == "sum" else mean_beta
-            trainer = sentiment.train_policy(base, tok, "logic", pairs, seed, args.scratch / "train",
-                                             structure=name, logp_normalisation=norm, beta=beta,
-                                             per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=args.lr)
-            policy = trainer.model
-            out = sentiment.evaluate_policy(policy, tok, held_out, seed=2000 + seed, max_new_tokens=tokens, beta=beta)
-            if quick:
-                out["gold_reward"] = sum(reward(out["samples"])) / len(out["samples"])
-            lp = pair_logps(policy, tok, eval_pairs)
-            if check is None:  # rc, rr are the base model's: the same in every run
-                check = entailment_check(lp)
-            h = (lp["pc"] - lp["rc"]) - (lp["pr"] - lp["rr"])
-            row = dict(structure=name, seed=seed, gold_reward=out["gold_reward"], positive_share=out["positive_share"],
-                       kl=out["kl"], implicit_accuracy=float((h > 0).double().mean()),
-                       likelihood_accuracy=float((lp["pc"] > lp["pr"]).double().mean()),
-                       chosen_logp=float(lp["pc"].mean()), chosen_logp_change=float((lp["pc"] - lp["rc"]).mean()),
-                       rejected_logp_change=float((lp["pr"] - lp["rr"]).mean()),
-                       final_train_loss=[x["loss"] for x in trainer.state.log_history if "loss" in x][-1])
-            runs.append(row)
-            args.scratch.save_partial({"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check,
-                                 "runs": runs})
-            log(f"seed {seed} {name}: gold {row['gold_reward']:+.3f} acc {row['implicit_accuracy']:.2f}/"
-                f"{row['likelihood_accuracy']:.2f} d chosen {row['chosen_logp_change']:+.2f} "
-                f"d rejected {row['rejected_logp_change']:+.2f}")
-            del trainer, policy
+        pairs_of[seed], ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
+        log(f"seed {seed}: {len(pairs_of[seed])} pairs ({ties} ties dropped)")
+    if check is None and pending:  # rc, rr are the base model's, the same in every run: computed once, here
+        check = entailment_check(base_logps(base, tok, eval_pairs))
+    norm_of = dict(chosen)
+
+    def work(job):  # in a worker process when --workers > 1
+        seed, name = job
+        norm = norm_of[name]
+        beta = args.beta if norm == "sum" else mean_beta
+        trainer = sentiment.train_policy(base, tok, "logic", pairs_of[seed], seed, args.scratch / f"job-{todo.index(job)}",
+                                         structure=name, logp_normalisation=norm, beta=beta,
+                                         per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=args.lr)
+        policy = trainer.model
+        out = sentiment.evaluate_policy(policy, tok, held_out, seed=2000 + seed, max_new_tokens=tokens, beta=beta)
+        if quick:
+            out["gold_reward"] = sum(reward(out["samples"])) / len(out["samples"])
+        lp = pair_logps(policy, tok, eval_pairs)
+        h = (lp["pc"] - lp["rc"]) - (lp["pr"] - lp["rr"])
+        return dict(structure=name, seed=seed, gold_reward=out["gold_reward"], positive_share=out["positive_share"],
+                    kl=out["kl"], implicit_accuracy=float((h > 0).double().mean()),
+                    likelihood_accuracy=float((lp["pc"] > lp["pr"]).double().mean()),
+                    chosen_logp=float(lp["pc"].mean()), chosen_logp_change=float((lp["pc"] - lp["rc"]).mean()),
+                    rejected_logp_change=float((lp["pr"] - lp["rr"]).mean()),
+                    final_train_loss=[x["loss"] for x in trainer.state.log_history if "loss" in x][-1])
+
+    def done(job, row):
+        runs.append(row)
+        args.scratch.save_partial({"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check,
+                                   "runs": runs})
+        log(f"seed {row['seed']} {row['structure']}: gold {row['gold_reward']:+.3f} acc {row['implicit_accuracy']:.2f}/"
+            f"{row['likelihood_accuracy']:.2f} d chosen {row['chosen_logp_change']:+.2f} "
+            f"d rejected {row['rejected_logp_change']:+.2f}")
+
+    harness.run_jobs(pending, work, done, args.workers, args.threads)
     args.scratch.close()  # the results are in the returned dict
     runs.sort(key=lambda r: todo.index(_job(r)))  # a resumed run writes what an uninterrupted one would
     return {"settings": settings, "tried": TRIED, "held_out_pairs": len(eval_pairs), "semantics": check, "runs": runs}

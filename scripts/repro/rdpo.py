@@ -171,24 +171,35 @@ def run(args, log) -> dict:
     else:
         finished = set()
     scratch = harness.Scratch(NAME, args.out, log)  # trainer output and partial results
-    for seed, eps, method in todo:
-        if (seed, eps, method) in finished:
-            continue
+
+    def work(job):  # in a worker process when --workers > 1: returns what done() records
+        seed, eps, method = job
         # the flips depend on (seed, eps) only: every method of a seed sees the same noisy labels
         noisy, realised = sentiment.flip_labels(pairs, eps, seed=1000 * seed + round(100 * eps))
-        overrides = None
+        folder = scratch / f"job-{todo.index(job)}"  # its own: jobs may run at once
+        estimate = overrides = None
         if method == EST:
-            estimate, overrides = estimate_eps(noisy, subset, seed, scratch / "estimate")
-            results["estimates"].append(dict(estimate, seed=seed, eps=eps, realised_flip_rate=realised))
+            estimate, overrides = estimate_eps(noisy, subset, seed, folder / "estimate")
+            estimate = dict(estimate, seed=seed, eps=eps, realised_flip_rate=realised)
             if overrides is None:
-                log(f"seed {seed} eps {eps}: estimate unusable ({estimate['error'][:80]}...): no {EST} run")
-                continue
-        row = train_and_evaluate(base, tok, method, eps, noisy, seed, args, data, scratch / "run", overrides)
-        results["runs"].append(dict(row, realised_flip_rate=realised))
-        log(f"seed {seed} eps {eps} {method} (loss eps {row['loss_eps']:.3f}): gold "
-            f"{row['gold_reward']:.3f} kl {row['kl']:.2f} acc {row['preference_accuracy']:.2f}")
-        # a long run that is stopped still leaves every finished run on disk
-        scratch.save_partial(results)
+                return {"estimate": estimate, "row": None}
+        row = train_and_evaluate(base, tok, method, eps, noisy, seed, args, data, folder / "run", overrides)
+        return {"estimate": estimate, "row": dict(row, realised_flip_rate=realised)}
+
+    def done(job, out):
+        seed, eps, method = job
+        if out["estimate"] is not None:
+            results["estimates"].append(out["estimate"])
+        row = out["row"]
+        if row is None:
+            log(f"seed {seed} eps {eps}: estimate unusable ({out['estimate']['error'][:80]}...): no {EST} run")
+        else:
+            results["runs"].append(row)
+            log(f"seed {seed} eps {eps} {method} (loss eps {row['loss_eps']:.3f}): gold "
+                f"{row['gold_reward']:.3f} kl {row['kl']:.2f} acc {row['preference_accuracy']:.2f}")
+        scratch.save_partial(results)  # a long run that is stopped still leaves every finished run on disk
+
+    harness.run_jobs([j for j in todo if j not in finished], work, done, args.workers, args.threads)
     scratch.close()  # the results are in the returned dict
     # job order, whether or not the run was resumed (a resumed run then writes the same JSON as an uninterrupted one)
     results["runs"].sort(key=lambda r: todo.index(_job(r)))

@@ -114,14 +114,23 @@ def run(args, log) -> dict:
         harness.same_or_exit("settings", drop(args.prior["settings"]), drop(settings))
     runs = harness.kept_runs(args.prior, _job, todo)
     finished = {_job(r) for r in runs}
-    for seed in range(args.seeds):
-        if all((seed, label) in finished for label, _, _ in methods):
-            continue
+    pending = [job for job in todo if job not in finished]
+    pairs_of = {}  # per seed, drawn here once, before any worker forks
+    for seed in sorted({seed for seed, _ in pending}):
         harness.set_seed(seed)
         pairs, ties = sentiment.draw_pairs(base, tok, pool, pairs_n, tokens, seed=1000 + seed, reward=reward)
+        pairs_of[seed] = pairs
         log(f"seed {seed}: {len(pairs)} pairs ({ties} ties dropped), "
             f"mean reward chosen {sum(p['reward_chosen'] for p in pairs) / len(pairs):.3f} "
             f"rejected {sum(p['reward_rejected'] for p in pairs) / len(pairs):.3f}")
+    # the untrained policy's checkpoint (step 0) of each seed: measured by the seed's first run and reused by the
+    # later ones (a job already running in another worker measures it too, to the same numbers)
+    starts = {r["seed"]: r["checkpoints"][0] for r in reversed(runs)}
+    spec = {label: (reduction, eta) for label, reduction, eta in methods}
+
+    def work(job):  # in a worker process when --workers > 1
+        seed, label = job
+        reduction, eta = spec[label]
 
         def evaluate(model):
             out = sentiment.evaluate_policy(model, tok, held_out, seed=2000 + seed, max_new_tokens=tokens, beta=args.beta)
@@ -129,26 +138,26 @@ def run(args, log) -> dict:
                 out["gold_reward"] = sum(reward(out["samples"])) / len(out["samples"])
             return {k: out[k] for k in ("gold_reward", "positive_share", "kl")}
 
-        # the untrained policy's checkpoint (step 0), measured once per seed by its first run
-        start = next((r["checkpoints"][0] for r in runs if r["seed"] == seed), None)
-        for label, reduction, eta in methods:
-            if (seed, label) in finished:
-                continue
-            cb = CheckpointEval(marks, evaluate, at_start=start is None)
-            trainer = sentiment.train_policy(base, tok, "rpo", pairs, seed, args.scratch / "train", callbacks=[cb],
-                                             per_device_train_batch_size=batch, num_train_epochs=epochs,
-                                             learning_rate=args.lr, beta=args.beta, eta=eta, sft_reduction=reduction)
-            start = start or cb.records[0]
-            checkpoints = cb.records if cb.records[0]["step"] == 0 else [start] + cb.records
-            steps = [dict(step=h["step"], chosen_logp=h["logps/chosen"], margin=h["rewards/margins"], loss=h["loss"])
-                     for h in trainer.state.log_history if "logps/chosen" in h]
-            runs.append(dict(method=label, sft_reduction=reduction, eta=eta, seed=seed, steps=steps,
-                             checkpoints=checkpoints))
-            args.scratch.save_partial({"settings": settings, "tried": TRIED, "runs": runs})
-            log(f"seed {seed} {label}: gold " + " ".join(f"{c['step']}:{c['gold_reward']:+.3f}" for c in checkpoints)
-                + f" | chosen logp {steps[0]['chosen_logp']:.1f} -> {steps[-1]['chosen_logp']:.1f}"
-                  f" | margin {steps[-1]['margin']:.2f}")
-            del trainer
+        start = starts.get(seed)
+        cb = CheckpointEval(marks, evaluate, at_start=start is None)
+        trainer = sentiment.train_policy(base, tok, "rpo", pairs_of[seed], seed, args.scratch / f"job-{todo.index(job)}",
+                                         callbacks=[cb], per_device_train_batch_size=batch, num_train_epochs=epochs,
+                                         learning_rate=args.lr, beta=args.beta, eta=eta, sft_reduction=reduction)
+        checkpoints = cb.records if cb.records[0]["step"] == 0 else [start] + cb.records
+        steps = [dict(step=h["step"], chosen_logp=h["logps/chosen"], margin=h["rewards/margins"], loss=h["loss"])
+                 for h in trainer.state.log_history if "logps/chosen" in h]
+        return dict(method=label, sft_reduction=reduction, eta=eta, seed=seed, steps=steps, checkpoints=checkpoints)
+
+    def done(job, run):
+        runs.append(run)
+        starts.setdefault(run["seed"], run["checkpoints"][0])
+        args.scratch.save_partial({"settings": settings, "tried": TRIED, "runs": runs})
+        steps, checkpoints = run["steps"], run["checkpoints"]
+        log(f"seed {run['seed']} {run['method']}: gold " + " ".join(f"{c['step']}:{c['gold_reward']:+.3f}" for c in checkpoints)
+            + f" | chosen logp {steps[0]['chosen_logp']:.1f} -> {steps[-1]['chosen_logp']:.1f}"
+              f" | margin {steps[-1]['margin']:.2f}")
+
+    harness.run_jobs(pending, work, done, args.workers, args.threads)
     args.scratch.close()  # the results are in the returned dict
     runs.sort(key=lambda r: todo.index(_job(r)))  # a resumed run writes what an uninterrupted one would
     return {"settings": settings, "tried": TRIED, "runs": runs}
