@@ -101,7 +101,7 @@ def train_and_evaluate(base, tok, method: str, eps: float, pairs, seed: int, arg
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics = sentiment.evaluate_policy(trainer.model, tok, data["eval_prompts"], seed=data["eval_seed"](seed),
                                         max_new_tokens=data["new_tokens"], beta=0.1, held_out_pairs=data["held_out"],
-                                        n=args.eval_samples)
+                                        n=args.eval_samples, held_out_ref=data["held_out_ref"])
     if data["reward"] is not sentiment.gold_reward:  # --quick: rescore with the quick reward (never in the doc)
         metrics["gold_reward"] = sum(data["reward"](metrics["samples"])) / len(metrics["samples"])
     del trainer
@@ -133,7 +133,8 @@ def run(args, log) -> dict:
     held_drawn = sentiment.sample(base, tok, eval_prompts, 2, new_tokens, seed=1)
     held_out, held_ties = sentiment.make_pairs(held_drawn, reward(held_drawn.texts), 2)
     batch = 4 if quick else args.batch
-    data = {"eval_prompts": eval_prompts, "held_out": held_out, "new_tokens": new_tokens, "reward": reward,
+    data = {"eval_prompts": eval_prompts, "held_out": held_out,
+            "held_out_ref": sentiment.reference_pair_logps(base, tok, held_out), "new_tokens": new_tokens, "reward": reward,
             "batch": batch, "steps": n_pairs // batch, "eval_seed": lambda s: 500 + s}
     log(f"{len(pairs)} train pairs ({ties} ties dropped of {len(train_prompts)} prompts), {len(held_out)} held-out "
         f"pairs; {data['steps']} steps of {batch}; eps {eps_list}; lr {args.lr}")

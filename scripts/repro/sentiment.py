@@ -195,11 +195,26 @@ def train_policy(base, tokenizer, method: str, pairs: list[dict], seed: int, out
     return trainer
 
 
+def encode_pairs(tokenizer, pairs: list[dict]) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """(prompt, chosen, rejected) token ids of each pair, no special tokens."""
+    enc = lambda key: [tokenizer(p[key], add_special_tokens=False)["input_ids"] for p in pairs]
+    return enc("prompt"), enc("chosen"), enc("rejected")
+
+
+def reference_pair_logps(base, tokenizer, pairs: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's (chosen, rejected) log-probs of held-out pairs, computed once from the base model: the same
+    numbers, to the bit, as the policy's with its adapter disabled, which every run would otherwise recompute."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prompt_ids, chosen_ids, rejected_ids = encode_pairs(tokenizer, pairs)
+    return (completion_logps(base, prompt_ids, chosen_ids, pad), completion_logps(base, prompt_ids, rejected_ids, pad))
+
+
 def evaluate_policy(policy, tokenizer, prompts: list[str], seed: int, max_new_tokens: int, beta: float,
-                    held_out_pairs: list[dict] | None = None, n: int = 1) -> dict:
+                    held_out_pairs: list[dict] | None = None, n: int = 1, held_out_ref=None) -> dict:
     """Gold reward and KL(policy || reference) of policy samples on held-out prompts; on held-out (clean) pairs,
     the implicit-reward preference accuracy and the chosen answers' log-likelihood. `policy` is a PeftModel:
-    the reference is the same model with the adapter disabled."""
+    the reference is the same model with the adapter disabled. `held_out_ref`: the pairs' reference log-probs
+    from reference_pair_logps, so that each run does not recompute them."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     drawn = sample(policy, tokenizer, prompts, n, max_new_tokens, seed)
     rewards = gold_reward(drawn.texts)
@@ -210,11 +225,14 @@ def evaluate_policy(policy, tokenizer, prompts: list[str], seed: int, max_new_to
            # sequence-level KL(pi || pi_ref), estimated on the policy's own samples (unbiased, can dip below 0)
            "kl": float((policy_logps - ref_logps).mean()), "samples": drawn.texts[:4]}
     if held_out_pairs:
-        enc = lambda key: [tokenizer(p[key], add_special_tokens=False)["input_ids"] for p in held_out_pairs]
-        prompt_ids, chosen_ids, rejected_ids = enc("prompt"), enc("chosen"), enc("rejected")
+        prompt_ids, chosen_ids, rejected_ids = encode_pairs(tokenizer, held_out_pairs)
         pc, pr = completion_logps(policy, prompt_ids, chosen_ids, pad), completion_logps(policy, prompt_ids, rejected_ids, pad)
-        with policy.disable_adapter():
-            rc, rr = completion_logps(policy, prompt_ids, chosen_ids, pad), completion_logps(policy, prompt_ids, rejected_ids, pad)
+        if held_out_ref is not None:
+            rc, rr = held_out_ref
+        else:
+            with policy.disable_adapter():
+                rc, rr = (completion_logps(policy, prompt_ids, chosen_ids, pad),
+                          completion_logps(policy, prompt_ids, rejected_ids, pad))
         margin = beta * ((pc - rc) - (pr - rr))
         out.update(preference_accuracy=float((margin > 0).double().mean()), chosen_logp=float(pc.mean()),
                    chosen_logp_change=float((pc - rc).mean()), implicit_margin=float(margin.mean()))
