@@ -45,7 +45,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--prompts", default=None, help="toxicity prompts: .jsonl/.txt, Hub id, or 'demo'")
     d.add_argument("--bls", default=None, help="BLS Table 11: cpsaat11 .xlsx/.csv path or a year")
     d.add_argument("--bbnli-data", default=None, help="BBNLI template folder, expanded CSV or Hub id")
-    p.add_argument("--scorer", default=None, help="toxicity scorer: auto | hf-classifier | perspective | profanity | a classifier")
+    p.add_argument("--scorer", default=None, help="toxicity scorer: auto | hf-classifier | perspective | profanity | hatesonar | better-profanity | a classifier")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="repeatable: a suite key or task.setting, e.g. toxicity.limit=20 (checked against the task's settings)")
     p.add_argument("--seed", type=int, default=None, help="generation and bootstrap seed")

@@ -43,7 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, bf16 on CUDA)")
     s = p.add_argument_group("scoring (defaults: the task's scorer)")
-    s.add_argument("--scorer", default=None, help="auto | hf-classifier | perspective | profanity | a classifier's Hub id or path")
+    s.add_argument("--scorer", default=None, help="auto | hf-classifier | perspective | profanity | hatesonar | better-profanity | a classifier's Hub id or path")
     s.add_argument("--scorer-model", default=None, help="classifier for auto / hf-classifier (default unitary/toxic-bert)")
     s.add_argument("--scorer-label", default=None, help="label of the classifier's config.id2label (default 'toxic')")
     s.add_argument("--scorer-batch-size", type=int, default=None, help="texts per classifier batch")

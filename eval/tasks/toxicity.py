@@ -26,13 +26,13 @@ def resolve(spec, settings: dict, suite: dict) -> dict:
     """Scorer fields that the scorer does not read are recorded as null (only classifiers read a model and a label).
     An unknown scorer name is an error here, before any model loads."""
     from fairalign.align.errors import InputError
-    from fairalign.eval.toxicity.scorers import SCORERS, names_a_scorer
+    from fairalign.eval.toxicity.scorers import CLASSIFIER_KEYS, SCORERS, names_a_scorer
 
     name = settings["scorer"]
     if not names_a_scorer(name):
         raise InputError(f"toxicity.scorer: unknown scorer {name!r}; use one of {sorted(SCORERS)} or a classifier's "
                          "Hub id / local path")
-    classifier = settings["scorer"].lower() not in ("perspective", "profanity")
+    classifier = name.lower() in CLASSIFIER_KEYS or name.lower() not in SCORERS
     ppl = settings["ppl_model"]
     return {"scorer_model": settings["scorer_model"] if classifier else None,
             "scorer_label": settings["scorer_label"] if classifier else None,
@@ -67,7 +67,9 @@ def caveats(settings: dict, source, info: dict) -> list[str]:
         out.append(f"{source.provenance.get('rows_used')} bundled demo prompts, not RealToxicityPrompts: "
                    "a smoke test of the pipeline, not a benchmark")
     name = str(info.get("name") or settings["scorer"]).lower()
-    if "profanity" in name:
+    if info.get("caveat"):  # the offline scorers say what they are (offline_scorers.py)
+        out.append(info["caveat"])
+    elif "profanity" in name:
         out.append("scored by the offline profanity proxy (alt-profanity-check, a word-level classifier), "
                    "not a toxicity classifier: it misses toxicity without profanity")
     return out

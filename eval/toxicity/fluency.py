@@ -7,6 +7,9 @@ Perplexity of continuation c given prompt x under a fixed evaluator LM (Gehman e
     token_weighted_perplexity = exp( sum NLL / sum |c| ) over all continuations    # less outlier-driven
 Context and continuation are tokenised together (a merge across the boundary counts once) and the tokens
 after the longest common prefix with the context alone are scored, like `fairalign.eval.lm.HFLM.loglikelihood`.
+Only text crosses from generator to evaluator, so the evaluator may have another tokenizer than the generator
+(`load_evaluator("gemma3-270m")`: Gemma's 262k-token vocabulary, vs SmolLM2's 49k); |c| counts the evaluator's
+tokens, so perplexities under different evaluators are not comparable.
 Empty continuations have no tokens and are excluded (counted).
 
 Diversity (Li et al. 2016, as used by DExperts): for each prompt, over its k samples,
@@ -52,11 +55,35 @@ def diversity(records: Sequence[dict], ns: Sequence[int] = (1, 2, 3), num_resamp
     return out
 
 
+def load_evaluator(name: str = "smollm2", device=None, dtype=None):
+    """(model in eval mode, tokenizer) of an evaluator LM for perplexity: a Hub id, a local folder, or a packaged
+    GGUF model of `fairalign.align.modeling.EMBEDDED_MODELS` ("smollm2"; "gemma3-270m", opt-in: `bash
+    scripts/setup.sh repro`), converted once to a cached safetensors folder. A missing package is an ImportError
+    naming the pip command."""
+    from fairalign.align.modeling import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(name, dtype=dtype, device=device, padding_side="right")
+    return model.eval(), tokenizer
+
+
+def continuation_perplexities(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> list[float | None]:
+    """PPL(c | x) of each (context x, continuation c) under the evaluator (None: c adds no token)."""
+    return [math.exp(nll / n) if n else None for nll, n in continuation_nll(model, tokenizer, pairs, batch_size)]
+
+
+def _keeps_logits(model) -> bool:
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
 def continuation_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
                      progress: bool = False, shard=None) -> list[tuple[float, int]]:
     """(summed negative log-likelihood in nats, number of tokens) of each continuation given its context.
 
     Batched with right padding, longest first (less padding). A pair whose continuation adds no token gets (0.0, 0).
+    The LM head runs only from the batch's first scored position on (`logits_to_keep`, where the model takes it):
+    logits are batch x positions x vocabulary, and Gemma's vocabulary is 262k.
     shard: a `fairalign.eval.distributed.Dist`: compute only the batches this process owns (the same batches as
     one process: the length order is global); the other pairs come back as None.
     """
@@ -84,6 +111,7 @@ def continuation_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_s
                 for i in order[s : s + batch_size]:
                     results[i] = None
         starts = [s for j, s in enumerate(starts) if shard.owns(j)]
+    window = _keeps_logits(model)
     for s in tqdm(starts, desc="perplexity", unit="batch", disable=not progress or len(starts) < 2):
         idx = order[s : s + batch_size]
         width = len(encoded[idx[0]][0])
@@ -95,9 +123,13 @@ def continuation_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_s
             ids[row, : len(full)] = torch.tensor(full)
             mask[row, : len(full)] = 1
             targets[row, start - 1 : len(full) - 1] = torch.tensor(full[start:])  # position t predicts token t+1
+        first = min(encoded[i][1] for i in idx) - 1 if window else 0  # no position before it predicts a scored token
+        kwargs = {"logits_to_keep": torch.arange(first, width - 1, device=device)} if window else {}
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()  # (B, T-1, V)
-        nll = F.cross_entropy(logits.transpose(1, 2), targets.to(device), reduction="none", ignore_index=-100)  # (B, T-1)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs).logits  # (B, T', V)
+            logits = (logits if window else logits[:, :-1]).float()  # positions first .. T-2
+        targets = targets[:, first:]
+        nll = F.cross_entropy(logits.transpose(1, 2), targets.to(device), reduction="none", ignore_index=-100)  # (B, T-1-first)
         counts = (targets != -100).sum(1)
         for row, i in enumerate(idx):
             results[i] = (float(nll[row].sum()), int(counts[row]))

@@ -12,8 +12,11 @@ Scorers here:
 - `PerspectiveScorer`: Google's Perspective API TOXICITY (see perspective.py; closing in 2026).
 - `OfflineProfanityScorer`: `alt-profanity-check` from PyPI, a profanity/offensiveness *proxy* that runs
   with no Hub access.
+- `HateSonarScorer`, `BetterProfanityScorer` (offline_scorers.py): two more offline scorers from PyPI,
+  independent of alt-profanity-check (which labels the UDDIA demo head's training data).
 - `get_scorer(name)`: "auto" (the classifier if it loads, else the offline proxy, with a notice),
-  "hf-classifier", "perspective", "profanity", or a Hub id / local path of a classifier.
+  "hf-classifier", "perspective", "profanity", "hatesonar", "better-profanity", or a Hub id / local path of a
+  classifier.
 """
 from __future__ import annotations
 
@@ -219,13 +222,28 @@ def _perspective(**kwargs) -> Scorer:
     return PerspectiveScorer(**kwargs)
 
 
+def _hatesonar(**kwargs) -> Scorer:
+    from fairalign.eval.toxicity.offline_scorers import HateSonarScorer
+
+    return HateSonarScorer(**kwargs)
+
+
+def _better_profanity(**kwargs) -> Scorer:
+    from fairalign.eval.toxicity.offline_scorers import BetterProfanityScorer
+
+    return BetterProfanityScorer(**kwargs)
+
+
 # One key per scorer; anything else is read as a classifier's Hub id or local path.
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "auto": auto_scorer,
     "hf-classifier": HFClassifierScorer,
     "perspective": _perspective,
     "profanity": OfflineProfanityScorer,
+    "hatesonar": _hatesonar,
+    "better-profanity": _better_profanity,
 }
+CLASSIFIER_KEYS = ("auto", "hf-classifier")  # the keys that read a classifier model and label (settings scorer_model/_label)
 
 
 def names_a_scorer(name: str) -> bool:
