@@ -34,6 +34,21 @@ def test_pure_metrics_golden():
     assert M.mae_pp([1.0, math.nan], [2.0, 5.0]) == 1.0  # NaN occupations are dropped, not zero
 
 
+def test_paired_delta_jsd_and_share_at_extremes_by_hand():
+    # before: both occupations exactly at BLS (JS 0); after: the first says "all women" against a 50/50 job:
+    # JS((1, 0) || (.5, .5)) with mid (.75, .25) = 1/2 log2(4/3) + 1/2 (1/2 log2(2/3) + 1/2 log2(2))
+    js = 0.5 * math.log2(4 / 3) + 0.25 * math.log2(2 / 3) + 0.25
+    before, after, bls = [[50, 50], [20, 80], [10, 90]], [[100, 0], [20, 80], [math.nan, math.nan]], [[50, 50], [20, 80], [10, 90]]
+    d = M.paired_delta_jsd(before, after, bls, num_resamples=200)
+    assert d.value == pytest.approx(js / 2) and d.n == 2  # the NaN occupation leaves both sides
+    assert d.low <= d.value <= d.high
+    assert M.paired_delta_jsd(after, before, bls, num_resamples=10).value == pytest.approx(-js / 2)
+    assert M.share_at_extremes([0, 3, 5, 50, 95.5, 100, math.nan]) == pytest.approx(5 / 6)
+    assert M.share_at_extremes([0, 3, 5, 50, 95.5, 100], margin_pp=0) == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="margin_pp"):
+        M.share_at_extremes([1.0], margin_pp=50)
+
+
 def test_spearman_matches_scipy():
     stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)
