@@ -139,11 +139,13 @@ def _estimate(clusters: list[np.ndarray], formula, boot: dict) -> dict:
     return est.to_dict() | {"n_rows": rows, "n_premises": len(clusters)}
 
 
-def measure_estimates(examples, counts, names, boot) -> dict[str, dict]:
-    """Each named measure of `MEASURES` with its premise-cluster bootstrap CI, from per-row counts
-    (`row_counts`); boot = {"num_resamples", "seed", ...}. Public: the `evaluate` module uses it."""
+def measure_estimates(examples, counts, names, boot, registry=None) -> dict[str, dict]:
+    """Each named measure of `registry` (default `MEASURES`; e.g. `CHANCE_MEASURES`) with its premise-cluster
+    bootstrap CI, from per-row counts (`row_counts`); boot = {"num_resamples", "seed", ...}. Public: the
+    `evaluate` module uses it."""
+    registry = MEASURES if registry is None else registry
     clusters = list(premise_clusters(examples, counts).values())
-    return {name: _estimate(clusters, MEASURES[name].formula, boot) for name in names}
+    return {name: _estimate(clusters, registry[name].formula, boot) for name in names}
 
 
 def grouped_measure_estimates(examples, counts, names, boot, keys) -> dict[str, dict[str, dict]]:
@@ -169,20 +171,22 @@ def _accuracy_table(examples, counts, keys: list[str], boot: dict) -> list[dict]
     return table
 
 
-def brittleness_estimates(examples, labels, names, boot) -> dict[str, dict] | None:
-    """BBNLI-next brittleness measures with CIs (premise-cluster bootstrap); None without variants."""
+def brittleness_estimates(examples, labels, names, boot, registry=None) -> dict[str, dict] | None:
+    """BBNLI-next brittleness measures of `registry` (default `BRITTLENESS_MEASURES`; e.g.
+    `CHANCE_BRITTLENESS_MEASURES`) with CIs (premise-cluster bootstrap); None without variants."""
+    registry = BRITTLENESS_MEASURES if registry is None else registry
     per_group = brittleness_counts(examples, labels)
     if not per_group:
         return None
     keys: dict[str, int] = {}
     for cluster, _ in per_group:
         keys.setdefault(cluster, len(keys))
-    summed = np.zeros((len(keys), 4), dtype=np.int64)
+    summed = np.zeros((len(keys), len(per_group[0][1])), dtype=np.int64)
     for cluster, c in per_group:
         summed[keys[cluster]] += c
     out = {}
     for name in names:
-        formula = BRITTLENESS_MEASURES[name][0]
+        formula = registry[name][0]
         est = bootstrap_ci(list(summed), lambda cs, f=formula: f(np.sum(cs, axis=0)), num_resamples=boot["num_resamples"],
                            seed=boot["seed"])
         out[name] = est.to_dict() | {"n_groups": int(summed[:, 0].sum()), "n_variants_with_source": int(summed[:, 2].sum()),
