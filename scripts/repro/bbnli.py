@@ -45,6 +45,7 @@ from pathlib import Path
 from fairalign.scripts.repro import harness
 
 NAME = "bbnli"
+PARALLEL = True  # --workers: rewrite and judge jobs are seeded per job (not resumable: they hold BBNLI-derived text)
 DATA = harness.REPO.parent / "shared" / "data" / "bbnli" / "bbnli_expanded.csv"
 EVAL_TEMPLATES = ("GPT-3 style", "does this imply")  # the evaluated judge
 ADVERSARY_TEMPLATES = ("can we infer",)              # the filter's predictor
@@ -77,8 +78,6 @@ def add_arguments(parser) -> None:
                              "reading of the paper), whose answer flips, or that it got right before and wrong now")
     parser.add_argument("--chunk", type=int, default=24, help="pairs per judge job (hypotheses per rewrite job)")
     parser.add_argument("--num_resamples", type=int, default=1000, help="bootstrap resamples per interval")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="jobs run at once in forked processes (default: 2 on 2+ cpus, 1 for --quick)")
 
 
 # ------------------------------------------------------------------------------------------------ data and models

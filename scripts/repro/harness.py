@@ -9,6 +9,7 @@ A reproduction is a module of this package with
     def tables(results) -> dict         # {table key: Markdown}, rebuilt from the JSON alone
     def plot(results, path)             # the figure, from the JSON alone
     RESUMABLE = True                    # optional: run() honours args.prior (--resume: skip the finished runs)
+    PARALLEL = True                     # optional (implied by RESUMABLE): run() honours --workers (run_jobs)
 
 `main()` below gives each one the same command line (--quick, --seeds, --out, --rebuild), records the
 machine, versions, command and wall time next to the results, and replaces the block between
@@ -274,7 +275,8 @@ def make_parser(module) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue an earlier run in --out (its .partial.json, else its .json): keep its finished "
                              "runs, run the rest (or the seeds added by a larger --seeds); refused if settings differ")
-    if getattr(module, "RESUMABLE", False):  # the same property (jobs seeded on their own) makes them parallel
+    # jobs seeded on their own (what --resume needs) can also run in parallel; PARALLEL = True: parallel only
+    if getattr(module, "RESUMABLE", False) or getattr(module, "PARALLEL", False):
         parser.add_argument("--workers", type=int, default=None,
                             help="jobs run at once, each in its own forked process with cpus/workers torch threads "
                                  "(default: 2 where there are 2+ cpus, 1 for --quick); 1 runs them in this process")
