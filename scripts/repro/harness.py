@@ -10,6 +10,7 @@ A reproduction is a module of this package with
     def plot(results, path)             # the figure, from the JSON alone
     RESUMABLE = True                    # optional: run() honours args.prior (--resume: skip the finished runs)
     PARALLEL = True                     # optional (implied by RESUMABLE): run() honours --workers (run_jobs)
+    DEFAULT_SEEDS = 1                   # optional: seeds of a full run when --seeds is not given (default 3)
 
 `main()` below gives each one the same command line (--quick, --seeds, --out, --rebuild), records the
 machine, versions, command and wall time next to the results, and replaces the block between
@@ -267,7 +268,8 @@ def make_parser(module) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="tiny random model, a few steps, 2 seeds: checks the script runs (seconds), "
                              "says nothing about the paper; writes to a temporary folder unless --out is given")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; --quick 2)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help=f"number of seeds (default {getattr(module, 'DEFAULT_SEEDS', 3)}; --quick 2)")
     parser.add_argument("--out", type=Path, default=None, help=f"folder for <name>.json and .png (default {RESULTS})")
     parser.add_argument("--rebuild", action="store_true",
                         help="rerun nothing: redraw the plot and rewrite the doc's tables from the JSON in --out")
@@ -289,7 +291,7 @@ def main(module, argv=None) -> int:
     args = make_parser(module).parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
-    args.seeds = args.seeds or (2 if args.quick else 3)
+    args.seeds = args.seeds or (2 if args.quick else getattr(module, "DEFAULT_SEEDS", 3))
     if getattr(args, "workers", None) is None:
         args.workers = 1 if args.quick else min(2, os.cpu_count() or 1)
     elif args.workers < 1:
