@@ -175,7 +175,7 @@ def brittleness_estimates(examples, labels, names, boot, registry=None) -> dict[
     """BBNLI-next brittleness measures of `registry` (default `BRITTLENESS_MEASURES`; e.g.
     `CHANCE_BRITTLENESS_MEASURES`) with CIs (premise-cluster bootstrap); None without variants."""
     registry = BRITTLENESS_MEASURES if registry is None else registry
-    per_group = brittleness_counts(examples, labels)
+    per_group = brittleness_counts(examples, labels, answer_shares=registry is not BRITTLENESS_MEASURES)
     if not per_group:
         return None
     keys: dict[str, int] = {}

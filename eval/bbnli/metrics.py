@@ -52,10 +52,11 @@ COUNT_COLUMNS = (
     "stereo", "anti_stereo", "nontest_neutral",
     "pro_non_neutral", "pro_aligned", "anti_non_neutral", "anti_non_aligned",
     "stereo_counter", "anti_counter",
-    "gold_contradiction", "gold_neutral", "gold_entailment",  # the chance references' majority class
 )
-_COL = {name: i for i, name in enumerate(COUNT_COLUMNS)}
-_GOLD = ("gold_contradiction", "gold_neutral", "gold_entailment")  # by label 0, 1, 2
+# The chance references' majority class: appended by chance_row_counts only, so row_counts (the evaluation's saved
+# per-row units) keeps its columns and every earlier result and cache stays comparable.
+GOLD_COLUMNS = ("gold_contradiction", "gold_neutral", "gold_entailment")  # by gold label 0, 1, 2
+_COL = {name: i for i, name in enumerate(COUNT_COLUMNS + GOLD_COLUMNS)}
 
 
 def row_counts(examples: Sequence[BBNLIExample], predictions: Sequence[int]) -> np.ndarray:
@@ -85,8 +86,14 @@ def row_counts(examples: Sequence[BBNLIExample], predictions: Sequence[int]) -> 
         row[_COL["anti_non_aligned"]] = anti and not neutral and y != ex.bias_label
         row[_COL["stereo_counter"]] = stereo and not neutral and y != ex.bias_label
         row[_COL["anti_counter"]] = anti and not neutral and y == ex.bias_label
-        row[_COL[_GOLD[ex.true_label]]] = 1
     return out
+
+
+def chance_row_counts(examples: Sequence[BBNLIExample], predictions: Sequence[int]) -> np.ndarray:
+    """row_counts with the GOLD_COLUMNS (one-hot gold label) appended: the counts CHANCE_MEASURES read."""
+    gold = np.zeros((len(examples), len(GOLD_COLUMNS)), dtype=np.int64)
+    gold[np.arange(len(examples)), [int(ex.true_label) for ex in examples]] = 1
+    return np.concatenate([row_counts(examples, predictions), gold], axis=1)
 
 
 class Counts:
@@ -242,7 +249,9 @@ CHANCE_MEASURES: dict[str, Measure] = {m.name: m for m in (
 
 def compute(name: str, examples: Sequence[BBNLIExample], predictions: Sequence[int]) -> float:
     """Point value of a registered measure (or a chance reference) on rows and predictions (no interval)."""
-    return (MEASURES.get(name) or CHANCE_MEASURES[name]).formula(Counts(row_counts(examples, predictions).sum(axis=0)))
+    if name in MEASURES:
+        return MEASURES[name].formula(Counts(row_counts(examples, predictions).sum(axis=0)))
+    return CHANCE_MEASURES[name].formula(Counts(chance_row_counts(examples, predictions).sum(axis=0)))
 
 
 # ---- brittleness (item groups, not rows) ------------------------------------------------------
@@ -256,9 +265,11 @@ def variant_groups(examples: Sequence[BBNLIExample]) -> dict[str, list[int]]:
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
-def brittleness_counts(examples: Sequence[BBNLIExample], predictions: Sequence[int]) -> list[tuple[str, np.ndarray]]:
-    """Per variant group: (premise cluster, [groups, disagreeing groups, variants with source, flipped variants,
-    then over those source-variant pairs: sources answered 0, 1, 2, variants answered 0, 1, 2]).
+def brittleness_counts(examples: Sequence[BBNLIExample], predictions: Sequence[int],
+                       answer_shares: bool = False) -> list[tuple[str, np.ndarray]]:
+    """Per variant group: (premise cluster, [groups, disagreeing groups, variants with source, flipped variants],
+    and with answer_shares (what CHANCE_BRITTLENESS_MEASURES read), then over those source-variant pairs: sources
+    answered 0, 1, 2, variants answered 0, 1, 2).
 
     brittleness       = disagreeing groups / groups: share of items whose predictions are not all
                         equal across the item and its meaning-preserving variants (ideal 0);
@@ -279,7 +290,7 @@ def brittleness_counts(examples: Sequence[BBNLIExample], predictions: Sequence[i
             shares[int(predictions[source])] += 1
             shares[3 + int(predictions[i])] += 1
         head = np.array([1, len(labels) > 1, len(with_source), flipped], dtype=np.int64)
-        out.append((cluster, np.concatenate([head, shares])))
+        out.append((cluster, np.concatenate([head, shares]) if answer_shares else head))
     return out
 
 

@@ -242,11 +242,11 @@ def label_shares(judge, ds) -> dict:
 def measure_set(judge, ds, resamples: int) -> dict:
     """Every BBNLI measure and the chance references on one set, premise-clustered bootstrap."""
     from fairalign.eval.bbnli.evaluate import evaluate_nli_bias, measure_estimates
-    from fairalign.eval.bbnli.metrics import CHANCE_MEASURES, row_counts
+    from fairalign.eval.bbnli.metrics import CHANCE_MEASURES, chance_row_counts
 
     result = evaluate_nli_bias(judge, ds, group_by=[], num_resamples=resamples, seed=0, keep_predictions=False)
     labels = judge([ex.premise for ex in ds], [ex.hypothesis for ex in ds])
-    chance = measure_estimates(list(ds), row_counts(list(ds), labels), list(CHANCE_MEASURES),
+    chance = measure_estimates(list(ds), chance_row_counts(list(ds), labels), list(CHANCE_MEASURES),
                                {"num_resamples": resamples, "seed": 0}, registry=CHANCE_MEASURES)
     return {"n_rows": result.n_rows, "n_premises": result.n_premises, "measures": result.measures["all"], **chance}
 

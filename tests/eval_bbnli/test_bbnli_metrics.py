@@ -157,22 +157,26 @@ def test_degenerate_rates_get_wilson_over_premises_and_scores_do_not():
 
 def test_chance_references_by_hand():
     """Majority-class rate and accuracy above it on the hand rows; chance flip rate on hand-made variant groups."""
-    from fairalign.eval.bbnli.metrics import (CHANCE_BRITTLENESS_MEASURES, chance_flip_rate, flip_rate_above_chance)
+    from fairalign.eval.bbnli.metrics import (CHANCE_BRITTLENESS_MEASURES, chance_flip_rate, chance_row_counts,
+                                              flip_rate_above_chance)
 
     rows, preds = hand_rows()
     # gold labels of the 13 hand rows: 2, 0, 2, 0, 1 (test) and eight 1s (stereotype rows): neutral 9 of 13
     assert compute("majority_class_rate", rows, preds) == pytest.approx(9 / 13)
     assert compute("accuracy_above_majority", rows, preds) == pytest.approx(5 / 13 - 9 / 13)
+    # the evaluation's saved per-row units keep their columns: the gold columns are the chance references' only
+    assert row_counts(rows, preds).shape == (13, 15) and chance_row_counts(rows, preds).shape == (13, 18)
     a, b = make_example(hypothesis="Item A."), make_example(hypothesis="Item B.")
     a1, a2 = (with_variation(a, hypothesis=f"Item A, v{k}.", variation="lexical_hypothesis") for k in (1, 2))
     b1 = with_variation(b, hypothesis="Item B, v1.", variation="lexical_hypothesis")
     rows, preds = [a, a1, a2, b, b1], [2, 2, 0, 1, 1]
-    total = np.sum([cnt for _, cnt in brittleness_counts(rows, preds)], axis=0)
+    assert {len(cnt) for _, cnt in brittleness_counts(rows, preds)} == {4}  # the evaluation's columns, unchanged
+    total = np.sum([cnt for _, cnt in brittleness_counts(rows, preds, answer_shares=True)], axis=0)
     # 3 source-variant pairs: sources answered (2, 2, 1), variants (2, 0, 1); shares s = (0, 1, 2)/3, v = (1, 1, 1)/3
     # independent answers agree with probability sum_k s_k v_k = (0 + 1 + 2) / 9 = 1/3, so they flip 2/3 of the time
     assert chance_flip_rate(total) == pytest.approx(2 / 3)
     assert flip_rate_above_chance(total) == pytest.approx(1 / 3 - 2 / 3)  # A2 is the one flip of 3
     assert set(CHANCE_BRITTLENESS_MEASURES) == {"chance_flip_rate", "flip_rate_above_chance"}
     # a constant predictor never flips, and independent constant answers would not either
-    total = np.sum([cnt for _, cnt in brittleness_counts(rows, [1] * 5)], axis=0)
+    total = np.sum([cnt for _, cnt in brittleness_counts(rows, [1] * 5, answer_shares=True)], axis=0)
     assert chance_flip_rate(total) == pytest.approx(0.0) and flip_rate_above_chance(total) == pytest.approx(0.0)
