@@ -190,8 +190,9 @@ def load_generator(quick: bool, head_arg: str):
 
 
 def load_evaluator(name: str, quick: bool, generator, log):
-    """(model, tokenizer, info) of the perplexity LM. If `name` cannot load, the generator stands in -- then the
-    perplexity is not independent of the generator, which info, the log and the tables say loudly."""
+    """(model, tokenizer, info) of the perplexity LM. One that cannot load stops the run before any generation:
+    a perplexity quietly measured under another model (the generator, say) would not be the number asked for.
+    Naming the generator itself (--evaluator smollm2) is allowed, and the tables say it is not independent."""
     import torch
 
     if quick:
@@ -199,19 +200,20 @@ def load_evaluator(name: str, quick: bool, generator, log):
 
         return tiny_llama(seed=1, hidden_size=48), tiny_tokenizer(), {"requested": "tiny random Llama (quick)",
                                                                        "used": "tiny random Llama (quick)"}
-    from fairalign.align.modeling import load_model_and_tokenizer
+    from fairalign.align.modeling import EMBEDDED_ALIASES, load_model_and_tokenizer
 
     try:
         model, tokenizer = load_model_and_tokenizer(name, dtype=torch.float32, device="cpu")
-        return model.eval(), tokenizer, {"requested": name, "used": name}
-    except Exception as err:  # noqa: BLE001 -- any load failure: fall back, but never quietly
-        note = (f"EVALUATOR FALLBACK: {name!r} could not be loaded ({type(err).__name__}: {str(err)[:200]}); "
-                "perplexity is measured under the generator itself (SmolLM2), which is NOT an independent evaluator")
-        log("!" * 100)
-        log(note)
-        log("!" * 100)
-        model, tokenizer = generator
-        return model, tokenizer, {"requested": name, "used": "smollm2 (the generator)", "fallback": note}
+    except Exception as err:  # noqa: BLE001 -- any load failure: stop, naming the fix
+        raise SystemExit(f"--evaluator {name!r} could not be loaded ({type(err).__name__}: {str(err)[:200]}); install "
+                         "the default with `bash scripts/setup.sh repro` (Gemma-3-270m), or name another local model "
+                         "or Hub id") from err
+    info = {"requested": name, "used": name}
+    if name.lower() in EMBEDDED_ALIASES:
+        info["fallback"] = ("perplexity under the generator itself (SmolLM2, --evaluator smollm2): NOT an independent "
+                            "evaluator")
+        log(info["fallback"])
+    return model.eval(), tokenizer, info
 
 
 def fake_scorers() -> dict:

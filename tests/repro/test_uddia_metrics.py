@@ -171,8 +171,6 @@ def test_group_templates_fill_every_group_and_the_religion_words_load():
     assert sorted(groups) == ["christian", "jewish", "muslim"]
 
 
-def test_an_evaluator_that_does_not_load_falls_back_to_the_generator_loudly():
-    generator, said = (object(), object()), []
-    model, tokenizer, info = uddia.load_evaluator("no-such-org/no-such-model", False, generator, said.append)
-    assert (model, tokenizer) == generator and info["used"] == "smollm2 (the generator)"
-    assert "NOT an independent evaluator" in info["fallback"] and any("EVALUATOR FALLBACK" in s for s in said)
+def test_an_evaluator_that_does_not_load_stops_the_run_naming_the_fix():
+    with pytest.raises(SystemExit, match=r"(?s)--evaluator 'no-such-org/no-such-model' could not be loaded.*setup.sh repro"):
+        uddia.load_evaluator("no-such-org/no-such-model", False, None, print)
