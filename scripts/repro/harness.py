@@ -292,10 +292,11 @@ def main(module, argv=None) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
     args.seeds = args.seeds or (2 if args.quick else getattr(module, "DEFAULT_SEEDS", 3))
-    if getattr(args, "workers", None) is None:
-        args.workers = 1 if args.quick else min(2, os.cpu_count() or 1)
-    elif args.workers < 1:
-        raise SystemExit(f"--workers must be >= 1, got {args.workers}")
+    if hasattr(args, "workers"):  # only modules that run jobs in parallel have the option
+        if args.workers is None:
+            args.workers = 1 if args.quick else min(2, os.cpu_count() or 1)
+        elif args.workers < 1:
+            raise SystemExit(f"--workers must be >= 1, got {args.workers}")
     if args.out is None:
         if args.quick and not args.rebuild:
             import tempfile
