@@ -53,14 +53,10 @@ def add_arguments(parser):
     parser.add_argument("--structures", default="all", help="comma-separated names (calibration), or all")
 
 
-def _encode(tok, pairs, key):
-    return [tok(p[key], add_special_tokens=False)["input_ids"] for p in pairs]
-
-
 def pair_logps(model, tok, pairs) -> dict:
     """Summed log-probs of chosen/rejected under the policy and (adapter off) the reference, and the lengths."""
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompt, chosen, rejected = _encode(tok, pairs, "prompt"), _encode(tok, pairs, "chosen"), _encode(tok, pairs, "rejected")
+    prompt, chosen, rejected = sentiment.encode_pairs(tok, pairs)
     out = {"pc": sentiment.completion_logps(model, prompt, chosen, pad),
            "pr": sentiment.completion_logps(model, prompt, rejected, pad)}
     with model.disable_adapter():
@@ -73,11 +69,9 @@ def pair_logps(model, tok, pairs) -> dict:
 
 def base_logps(base, tok, pairs) -> dict:
     """The reference half of `pair_logps` (rc, rr and the lengths) from the base model itself."""
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompt, chosen, rejected = _encode(tok, pairs, "prompt"), _encode(tok, pairs, "chosen"), _encode(tok, pairs, "rejected")
-    return {"rc": sentiment.completion_logps(base, prompt, chosen, pad),
-            "rr": sentiment.completion_logps(base, prompt, rejected, pad),
-            "lc": torch.tensor([len(c) for c in chosen], dtype=torch.float64),
+    _, chosen, rejected = sentiment.encode_pairs(tok, pairs)
+    rc, rr = sentiment.reference_pair_logps(base, tok, pairs)
+    return {"rc": rc, "rr": rr, "lc": torch.tensor([len(c) for c in chosen], dtype=torch.float64),
             "lr": torch.tensor([len(r) for r in rejected], dtype=torch.float64)}
 
 
