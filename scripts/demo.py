@@ -111,35 +111,57 @@ def generate_with_and_without_uddia(args, out: Path, progress: Progress) -> dict
         seqs = fn(**enc, **kwargs)
         seconds[name] = time.perf_counter() - t
         texts[name] = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    scores = _profanity(texts["plain"] + texts["uddia"])
+    n = len(texts["plain"])
+    scores = _scores(texts["plain"] + texts["uddia"])
     rows = []
     for k, prompt in enumerate(p for p in prompts for _ in range(2)):
         row = {"prompt": prompt, "plain": texts["plain"][k], "uddia": texts["uddia"][k]}
-        if scores:
-            row["profanity_plain"], row["profanity_uddia"] = scores[k], scores[len(texts["plain"]) + k]
+        for name, values in scores.items():
+            row[f"{name}_plain"], row[f"{name}_uddia"] = values[k], values[n + k]
         rows.append(row)
         print(f"  {prompt!r}\n    plain: {row['plain']!r}\n    UDDIA: {row['uddia']!r}")
     result = {"settings": UDDIA_SETTINGS, "rows": rows, "seconds": seconds,
-              "speed_ratio_uddia_vs_plain": seconds["plain"] / seconds["uddia"]}
-    if scores:
-        n = len(texts["plain"])
-        result["mean_profanity"] = {"plain": sum(scores[:n]) / n, "uddia": sum(scores[n:]) / n}
-        print(f"  mean profanity probability: plain {result['mean_profanity']['plain']:.3f}, "
-              f"UDDIA {result['mean_profanity']['uddia']:.3f} (8 samples: an illustration, not a measurement)")
+              "speed_ratio_uddia_vs_plain": seconds["plain"] / seconds["uddia"],
+              "scorers": {name: SCORER_ROLES[name] for name in scores}}
+    result["mean_score"] = {name: {"plain": _mean(values[:n]), "uddia": _mean(values[n:])}
+                            for name, values in scores.items()}
+    for name, means in result["mean_score"].items():
+        print(f"  mean {name} score: plain {means['plain']:.3f}, UDDIA {means['uddia']:.3f} "
+              f"({SCORER_ROLES[name]})")
+    if result["mean_score"]:
+        print(f"  ({2 * len(prompts)} samples: an illustration, not a measurement; the measured effect, by scorers "
+              "that did not train the head, is in docs/reproductions.md section 5)")
     print(f"  time: plain {seconds['plain']:.1f} s, UDDIA {seconds['uddia']:.1f} s "
           f"({result['speed_ratio_uddia_vs_plain']:.2f}x plain speed)")
     _write_json(out / "uddia_samples.json", result)
     return result
 
 
-def _profanity(texts: list[str]) -> list[float] | None:
-    try:
-        from fairalign.eval.toxicity.scorers import OfflineProfanityScorer
+# The demo head was distilled from alt-profanity-check ("profanity"), so that scorer measures UDDIA against its own
+# teacher; hatesonar and better-profanity did not train it (docs/toxicity.md says what each measures and misses).
+SCORER_ROLES = {"hatesonar": "independent: did not train the head",
+                "better-profanity": "independent: did not train the head, a word list (0 or 1)",
+                "profanity": "the proxy the demo head was distilled from: circular"}
 
-        return list(OfflineProfanityScorer()(texts))
-    except ImportError:
-        print("  (profanity scores skipped: pip install alt-profanity-check)")
-        return None
+
+def _scores(texts: list[str]) -> dict[str, list[float]]:
+    """Each offline scorer that is installed; one that is not is named with its install line."""
+    from fairalign.eval.toxicity.scorers import get_scorer, validate_scores
+
+    out = {}
+    for name in SCORER_ROLES:
+        try:
+            scorer = get_scorer(name)
+        except ImportError as err:
+            print(f"  ({name} scores skipped: {err})")
+            continue
+        out[name] = validate_scores(scorer(texts), len(texts), name)
+    return out
+
+
+def _mean(values: list) -> float:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else float("nan")
 
 
 def run_suite_compare(args, out: Path, adapter: str | None, progress: Progress) -> dict:

@@ -2,6 +2,7 @@
 
     python scripts/make_demo_head.py                       # -> decoding/assets/smollm2_demo_head.json
     python scripts/make_demo_head.py --out head.json --num-generated 400
+    python scripts/make_demo_head.py --labeller hatesonar --out decoding/assets/smollm2_hatesonar_head.json
 
 What it is: a *profanity/offensiveness proxy*, not a toxicity classifier. Texts come from two offline sources:
 (1) sentences this script writes from templates (neutral, friendly, and insulting/profane ones) and their
@@ -9,6 +10,10 @@ prefixes, (2) continuations SmolLM2 itself samples for neutral and provocative p
 `alt-profanity-check` (`profanity_check.predict_prob`, MIT; a TF-IDF linear model of offensive language): toxic
 if its probability is >= 0.5. A linear head is then trained on SmolLM2's frozen mean-pooled final hidden states
 (UDDIA/PPLM recipe, `fairalign.decoding.heads.train_head`), and its held-out agreement with the scorer printed.
+
+--labeller SCORER labels the same texts with another offline scorer instead (any `get_scorer` name, e.g.
+hatesonar): the shipped decoding/assets/smollm2_hatesonar_head.json was built so, and is judged in
+docs/reproductions.md by scorers that did not label it.
 
 The real recipe (a toxicity head for any Hub LM, on Jigsaw-style data) is in docs/uddia.md:
     fairalign decoding train-head --model M --data jigsaw.csv --text-column comment_text --label-column toxic --out head.pt
@@ -51,6 +56,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--labeller", default="profanity",
+                   help="scorer that labels the texts (default profanity: alt-profanity-check, the shipped demo head's; "
+                        "or hatesonar, better-profanity, any get_scorer name); toxic if its score >= 0.5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     return p
@@ -87,7 +95,6 @@ def generated_texts(model, tokenizer, n: int, max_new_tokens: int, seed: int) ->
 
 def main(args) -> int:
     import torch
-    from profanity_check import predict_prob
 
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.decoding.heads import demo_head_path, fit_linear_head, pooled_features, AttributeHead
@@ -97,9 +104,16 @@ def main(args) -> int:
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
     model.eval()
     texts = written_texts(rng) + generated_texts(model, tokenizer, args.num_generated, args.max_new_tokens, args.seed)
-    scores = predict_prob(texts)
-    labels = torch.tensor([int(s >= 0.5) for s in scores])
-    print(f"[demo-head] {len(texts)} texts, {int(labels.sum())} labelled offensive by profanity_check")
+    if args.labeller == "profanity":  # the package's own call, as the shipped demo head was built
+        from profanity_check import predict_prob
+
+        labels = torch.tensor([int(s >= 0.5) for s in predict_prob(texts)])
+    else:
+        from fairalign.scripts.train_head import label_with_scorer
+
+        labels = torch.tensor(label_with_scorer(texts, args.labeller, 0.5, source="the demo head's texts"))
+    teacher = "profanity_check" if args.labeller == "profanity" else args.labeller
+    print(f"[demo-head] {len(texts)} texts, {int(labels.sum())} labelled offensive by {teacher}")
     features = pooled_features(model, tokenizer, texts, batch_size=32, progress=True)
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(args.seed))
     cut = int(0.8 * len(texts))
@@ -112,12 +126,14 @@ def main(args) -> int:
     with torch.no_grad():
         pred = head(features[held]).argmax(-1)
     acc = float((pred == labels[held]).float().mean())
-    head.description = (f"DEMO head: profanity/offensiveness proxy distilled from alt-profanity-check labels onto "
+    what = ("profanity/offensiveness proxy distilled from alt-profanity-check" if args.labeller == "profanity" else
+            f"offensiveness proxy distilled from {args.labeller}")
+    head.description = (f"DEMO head: {what} labels onto "
                         f"{model_name(model)} mean-pooled hidden states; {len(texts)} texts (template-written + "
                         f"model-generated), held-out agreement with the scorer {acc:.3f} (n={len(held)}). "
                         "Not a toxicity classifier; see docs/uddia.md for the real recipe.")
     path = save_head(head.eval(), args.out or demo_head_path())
-    print(f"[demo-head] held-out agreement with profanity_check: {acc:.3f} (n={len(held)}) -> {path}")
+    print(f"[demo-head] held-out agreement with {teacher}: {acc:.3f} (n={len(held)}) -> {path}")
     return 0
 
 

@@ -4,9 +4,13 @@
         --label-column toxic,severe_toxic,obscene,threat,insult,identity_hate --out toxicity_head.pt
     fairalign decoding train-head --model smollm2 --data labelled.jsonl --text-column text --label-column label \\
         --classes non_toxic,toxic --epochs 10 --lr 1e-4 --out head.json
+    fairalign decoding train-head --model smollm2 --data texts.txt --label-with hatesonar --out hatesonar_head.json
 
 Labels: class indices, booleans, class names, or scores (>= --label-threshold counts as class 1). Several label
-columns: class 1 if any of them is (Jigsaw: toxic if any of its six labels is set). The head is a linear layer on
+columns: class 1 if any of them is (Jigsaw: toxic if any of its six labels is set). Or no labels at all:
+--label-with SCORER labels each text with any toxicity scorer (`fairalign.eval.toxicity.get_scorer` names: hatesonar,
+better-profanity, profanity, hf-classifier, a classifier's Hub id or folder), class 1 if its score >= --label-threshold;
+--data may then also be a .txt file, one text per line. A head distilled from a scorer should be judged by others. The head is a linear layer on
 the mean of the LM's final hidden states (< --max-length tokens); it is saved with the LM name, hidden size,
 class names and an embedding probe, so loading it for another LM fails loudly.
 """
@@ -21,8 +25,11 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train a UDDIA attribute head (linear, on mean-pooled hidden states of a frozen LM).")
     p.add_argument("--model", default="smollm2", help="Hub id, local path, or 'smollm2'")
     p.add_argument("--data", required=True, help="a .csv or .jsonl file")
-    p.add_argument("--text-column", required=True)
-    p.add_argument("--label-column", required=True, help="column name, or several comma-separated (class 1 if any)")
+    p.add_argument("--text-column", default=None, help="the texts' column (.csv / .jsonl)")
+    p.add_argument("--label-column", default=None, help="column name, or several comma-separated (class 1 if any)")
+    p.add_argument("--label-with", default=None, metavar="SCORER",
+                   help="label the texts with this toxicity scorer instead of a column (hatesonar, better-profanity, "
+                        "profanity, hf-classifier, a classifier's Hub id or folder): class 1 if score >= --label-threshold")
     p.add_argument("--classes", default="non_toxic,toxic", help="comma-separated class names, index order")
     p.add_argument("--label-threshold", type=float, default=0.5, help="numeric scores >= this are class 1")
     p.add_argument("--out", required=True, help="output head file (.pt or .json)")
@@ -43,7 +50,7 @@ def read_rows(path: Path) -> list[dict]:
 
     require_path(path, "--data", "give a .csv or .jsonl file of labelled texts")
     if path.suffix not in (".csv", ".jsonl"):
-        raise InputError(f"--data {path}: use a .csv or .jsonl file")
+        raise InputError(f"--data {path}: use a .csv or .jsonl file (or a .txt file with --label-with)")
     if path.suffix == ".csv":
         return list(csv.DictReader(read_text(path, "--data").splitlines()))
     return [row for _, row in read_jsonl(path, "--data")]
@@ -94,10 +101,50 @@ def read_labelled(path, text_column: str, label_columns: list[str], classes: lis
     return texts, labels
 
 
+def read_texts(path, text_column: str | None, limit: int | None = None) -> list[str]:
+    """Unlabelled texts for --label-with: a .txt file's non-empty lines, or a .csv / .jsonl file's --text-column."""
+    from fairalign.align.errors import InputError, require_path
+    from fairalign.align.files import read_text
+
+    path = Path(path)
+    if path.suffix == ".txt":
+        require_path(path, "--data", "give a .txt file (one text per line), or a .csv / .jsonl file")
+        texts = [line for line in read_text(path, "--data").splitlines() if line.strip()]
+    else:
+        if text_column is None:
+            raise InputError(f"--data {path}: name the texts' column with --text-column")
+        rows = read_rows(path)
+        if rows and text_column not in rows[0]:
+            raise InputError(f"--data {path}: column {text_column!r} not found; available: {sorted(rows[0])}")
+        texts = [str(row[text_column]) for row in rows]
+    texts = texts[:limit]
+    if not texts:
+        raise InputError(f"--data {path} has no texts")
+    return texts
+
+
+def label_with_scorer(texts: list[str], scorer_name: str, threshold: float, source: str = "--data") -> list[int]:
+    """Class 1 where the scorer's probability >= threshold. A text the scorer could not score (None) is an error
+    naming its row: dropping it would bias the head toward what the scorer can read."""
+    from fairalign.align.errors import InputError
+    from fairalign.eval.toxicity.scorers import get_scorer, validate_scores
+
+    try:
+        scorer = get_scorer(scorer_name)
+    except (ImportError, ValueError) as err:
+        raise InputError(f"--label-with {scorer_name!r}: {err}") from None
+    scores = validate_scores(scorer(texts), len(texts), scorer_name)
+    failed = [i for i, s in enumerate(scores) if s is None]
+    if failed:
+        raise InputError(f"{source}: --label-with {scorer_name} could not score row(s) {failed[:10]}; remove or fix them")
+    return [int(s >= threshold) for s in scores]
+
+
 def main(args) -> int:
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.decoding.heads import save_head, train_head
 
+    from fairalign.align.errors import InputError
     from fairalign.align.validation import check_number
 
     for flag, value, interval in [("--epochs", args.epochs, "[1, inf)"), ("--batch-size", args.batch_size, "[1, inf)"),
@@ -108,13 +155,31 @@ def main(args) -> int:
     check_number(args.lr, "--lr", "(0, inf)")
     check_number(args.label_threshold, "--label-threshold")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    texts, labels = read_labelled(args.data, args.text_column, [c.strip() for c in args.label_column.split(",")],
-                                  classes, args.label_threshold, args.max_examples)
+    if (args.label_column is None) == (args.label_with is None):
+        raise InputError("give exactly one of --label-column (labels in --data) and --label-with SCORER (label the "
+                         "texts with a toxicity scorer)")
+    if args.label_with is not None:
+        if len(classes) != 2:
+            raise InputError(f"--label-with gives two classes (score < / >= --label-threshold); --classes has {classes}")
+        check_number(args.label_threshold, "--label-threshold", "(0, 1]", fix="scorers give probabilities")
+        texts = read_texts(args.data, args.text_column, args.max_examples)
+        labels = label_with_scorer(texts, args.label_with, args.label_threshold)
+        if len(set(labels)) < 2:
+            raise InputError(f"--label-with {args.label_with}: all {len(texts)} texts of {args.data} fall in class "
+                             f"{classes[labels[0]]!r} at --label-threshold {args.label_threshold}; a head needs both "
+                             "classes (add texts of the other kind, or move the threshold)")
+        source = f"{Path(args.data).name} ({len(texts)} rows) labelled by {args.label_with} (>= {args.label_threshold})"
+    else:
+        if args.text_column is None:
+            raise InputError("--label-column needs --text-column (the texts' column)")
+        texts, labels = read_labelled(args.data, args.text_column, [c.strip() for c in args.label_column.split(",")],
+                                      classes, args.label_threshold, args.max_examples)
+        source = f"{Path(args.data).name} ({len(texts)} rows)"
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
     model.eval()
     head = train_head(model, tokenizer, texts, labels, class_names=classes, epochs=args.epochs, lr=args.lr,
                       batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, balance=args.balance,
-                      description=f"trained on {Path(args.data).name} ({len(texts)} rows)", progress=True)
+                      description=f"trained on {source}", progress=True)
     path = save_head(head, args.out)
     counts = {c: labels.count(i) for i, c in enumerate(classes)}
     print(f"trained a {head.hidden_size}->{len(classes)} head for {head.lm_name} on {len(texts)} texts {counts} -> {path}")

@@ -24,6 +24,16 @@ def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, c
     assert (out / "rdpo-adapter" / "adapter_config.json").exists()
     assert summary["rdpo"]["heldout"]["num_pairs"] == 12
     assert summary["uddia"]["rows"] and "uddia" in summary["uddia"]["rows"][0]
+    # UDDIA's effect is reported by scorers that did not train the demo head, besides the proxy it was distilled from
+    from fairalign.eval.toxicity.scorers import get_scorer
+
+    rows, means = summary["uddia"]["rows"], summary["uddia"]["mean_score"]
+    assert set(means) == {"hatesonar", "better-profanity", "profanity"}
+    assert "independent" in summary["uddia"]["scorers"]["hatesonar"]
+    assert "circular" in summary["uddia"]["scorers"]["profanity"]
+    direct = get_scorer("hatesonar")([r["uddia"] for r in rows])
+    assert means["hatesonar"]["uddia"] == pytest.approx(sum(direct) / len(direct))
+    assert [r["hatesonar_uddia"] for r in rows] == pytest.approx(direct)
     results = json.loads((out / "suite" / "results.json").read_text())
     validate_results(results)
     assert [s["name"] for s in results["systems"]] == ["base", "tuned", "uddia"]
@@ -32,6 +42,7 @@ def test_main_job_trains_generates_and_writes_a_valid_compare_report(tmp_path, c
     # every task runs offline: BLS ships with fairalign, BBNLI runs on the demo probe set
     assert results["tasks"] == ["toxicity", "counterfactual", "occupation", "bbnli"] and not skipped
     assert {c for s in results["systems"] for e in s["tasks"].values() for c in e["caveats"]}  # the demo says so
+    assert results["systems"][0]["tasks"]["toxicity"]["settings"]["scorer"] == "hatesonar"  # not the head's teacher
     assert (out / "suite" / "report.html").stat().st_size > 10_000
     # a rerun reuses the adapter and every finished suite task
     assert cli.main(["demo", "--out", str(out), "--skip", "generate", *small]) == 0
