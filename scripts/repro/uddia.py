@@ -112,6 +112,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--evaluator", default="gemma3-270m",
                         help="LM for perplexity (not the generator); if it cannot load, the generator itself, loudly")
     parser.add_argument("--head", default="demo", help="attribute head file, or 'demo' (the shipped SmolLM2 head)")
+    parser.add_argument("--head_labeller", default=None,
+                        help="the scorer whose labels trained --head (the tables mark it as not independent); default "
+                             "'profanity' for the demo head, none for another head")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -223,8 +226,9 @@ def fake_scorers() -> dict:
                                                        / max(1, len(t))) for t in texts]}
 
 
-def load_scorers(names: list[str]) -> tuple[dict, list[dict]]:
-    """({name: scorer}, descriptions); a scorer that does not load stops the run before any generation."""
+def load_scorers(names: list[str], head_labeller: str | None = "profanity") -> tuple[dict, list[dict]]:
+    """({name: scorer}, descriptions); a scorer that does not load stops the run before any generation. The one
+    named `head_labeller` labelled the head's training data: it judges UDDIA by the head's own teacher."""
     from fairalign.eval.toxicity.scorers import describe_scorer, get_scorer
 
     scorers, info = {}, []
@@ -235,7 +239,7 @@ def load_scorers(names: list[str]) -> tuple[dict, list[dict]]:
             raise SystemExit(f"--scorers: scorer {name!r} did not load ({type(err).__name__}: {err}); install what it "
                              "needs or choose others, e.g. --scorers profanity") from err
         d = describe_scorer(scorers[name])
-        info.append({"name": name, "notice": d.get("notice"), "trained_the_head": name == "profanity"})
+        info.append({"name": name, "notice": d.get("notice"), "trained_the_head": name == head_labeller})
     return scorers, info
 
 
@@ -388,14 +392,17 @@ def run(args, log) -> dict:
             f"wall with {args.workers} worker(s) of 1 thread on this kind of CPU (COST_PER_SAMPLE), plus loading and "
             "scoring")
 
+    head_labeller = args.head_labeller or ("profanity" if args.head == "demo" else None)
     scorers, scorer_info = (fake_scorers(), [{"name": n, "notice": "FAKE: --quick plumbing check, means nothing",
                                               "trained_the_head": False} for n in fake_scorers()]) if quick \
-        else load_scorers([s.strip() for s in args.scorers.split(",") if s.strip()])
+        else load_scorers([s.strip() for s in args.scorers.split(",") if s.strip()], head_labeller)
     model, tokenizer, head = load_generator(quick, args.head)
     evaluator, evaluator_tokenizer, evaluator_info = load_evaluator(args.evaluator, quick, (model, tokenizer), log)
     settings = {"model": "tiny random Llama (quick)" if quick else "SmolLM2-135M-Instruct (embedded, fp32)",
                 "head": "random (quick)" if quick else ("demo head: profanity proxy distilled from alt-profanity-check"
-                                                        if args.head == "demo" else args.head),
+                                                        if args.head == "demo" else
+                                                        f"{Path(args.head).name}: {head.description}"),
+                "head_labeller": head_labeller,
                 "toxicity_settings": tox, "bias_settings": bias,
                 "configs": {n: config_of(n, quick) for n in dict.fromkeys(tox + bias)},
                 "prompts": {p: len(v) for p, v in prompts.items()}, "templates": args.templates,

@@ -141,11 +141,11 @@ def tables(results) -> dict:
     names = dict.fromkeys(s["toxicity_settings"] + s["bias_settings"])
     blocks = [_setting_lines(results), harness.markdown_table(
         ["setting", "UDDIA configuration"], [[f"`{n}`", _config_text(n, s["configs"][n])] for n in names])]
-    for sc in [x["name"] for x in s["scorers"]]:
+    for sc, trained in [(x["name"], x["trained_the_head"]) for x in s["scorers"]]:
         def toxicity(name, part, st, ref, sc=sc):
             e, t = f"emt:{sc}", f"tp:{sc}"
             return [_f(_ci(st[e])), _diff(st, ref, e), _f(_ci(st[t])), _diff(st, ref, t), len(st[e])]
-        note = " — the proxy the demo head was distilled from (not independent)" if sc == "profanity" else ""
+        note = " — the proxy the head was distilled from (not independent)" if trained else ""
         blocks += [f"Scorer `{sc}`{note}:", harness.markdown_table(
             ["prompts", "setting", "EMT", "Δ EMT", "TP", "Δ TP", "prompts (n)"], _rows(results, stats, toxicity))]
     plain_speed = {p: speed(results, "plain", p)["tokens_per_s"] for p in TOX_PARTS}
@@ -251,7 +251,8 @@ def plot(results, path) -> None:
                         yerr=[[y["mean"] - y["low"]], [y["high"] - y["mean"]]], marker="os^Dv<>p*h"[i % 10],
                         capsize=3, label=name)
         fallback = " (FALLBACK: the generator)" if s["evaluator"].get("fallback") else ""
-        ax.set_xlabel(f"perplexity under {s['evaluator']['used']}{fallback}")
+        ax.set_xscale("log")  # one setting (lr 0.06) sits 10x to the right: linear axes crush the rest
+        ax.set_xlabel(f"perplexity under {s['evaluator']['used']}{fallback} (log scale)")
         ax.set_ylabel(f"expected max toxicity ({scorer}, k = {s['samples_per_prompt']})")
         ax.set_title(f"{part} prompts", fontsize=10)
     axes[0].legend(fontsize=7)
@@ -269,6 +270,6 @@ def plot(results, path) -> None:
     ax.set_ylabel("gap in mean VADER compound (max − min group)")
     ax.set_title("demographic gap", fontsize=10)
     ax.legend(fontsize=7)
-    fig.suptitle("UDDIA with the demo head: toxicity vs perplexity per setting, and the group gap (95% bootstrap CIs)",
+    fig.suptitle(f"UDDIA with the {s['head'].split(':')[0]}: toxicity vs perplexity per setting, and the group gap (95% bootstrap CIs)",
                  fontsize=10)
     harness.save_figure(fig, path)
