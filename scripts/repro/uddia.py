@@ -55,6 +55,7 @@ SETTINGS: dict[str, dict | None] = {
     # not in the default run (time): pass them with --settings
     "lr=0.03": {**BASE, "lr": 0.03},
     "trigger=none": {**BASE, "trigger_threshold": None},  # adapt at every token, as the paper
+    "trigger=0.7": {**BASE, "trigger_threshold": 0.7},  # fewer false alarms of the proxy head on neutral text?
     "paper": {**BASE, "lr": 0.06, "trigger_threshold": None, "redo_ppl_threshold": 30.0, "redo_layer_step": 3},
     # bias part: debias only, detox only and both, at every token as the paper (the trigger concerns the head only)
     "uddia-b": {**BASE, "trigger_threshold": None, "debias_weight": 0.05, "head": False},
@@ -80,7 +81,7 @@ AXES = {
 # prompt). plain and base were timed (8 prompts x 4 samples each, 2026-12-06, on the shared machine: user CPU time);
 # the rest are extrapolated: per adapted token ~0.13 s, redo ~4.7x base (docs/bench/uddia.md), the rest guessed.
 COST_PER_SAMPLE = {"plain": (0.55, 0.6), "base": (1.55, 0.84), "lr=0.06": (1.55, 0.84), "lr=0.03": (1.55, 0.84),
-                   "trigger=0.3": (2.0, 1.0), "lookahead=0": (1.05, 0.7), "redo": (7.3, 4.0),
+                   "trigger=0.3": (2.0, 1.0), "trigger=0.7": (1.3, 0.75), "lookahead=0": (1.05, 0.7), "redo": (7.3, 4.0),
                    "trigger=none": (3.1, 3.1), "paper": (15.0, 15.0), "uddia-b": (1.5, 1.5), "uddia-t": (3.1, 3.1),
                    "uddia-u": (3.3, 3.3)}
 EVALUATOR_COST = 0.45  # CPU-seconds per continuation under gemma3-270m (from its FLOPs; not timed)
