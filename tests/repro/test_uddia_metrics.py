@@ -109,6 +109,21 @@ def test_prompt_stats_and_tables_on_hand_made_rows():
     assert "| provocative | `base` | 0.400 | -0.200 |" in table
 
 
+def test_the_scorer_that_labelled_the_head_is_marked_whatever_its_name():
+    results = _results()
+    assert "not independent" not in uddia_report.tables(results)["uddia"]
+    results["settings"]["scorers"][0]["trained_the_head"] = True  # e.g. a head distilled from hatesonar
+    assert "Scorer `s` — the proxy the head was distilled from (not independent):" in uddia_report.tables(results)["uddia"]
+
+
+def test_load_scorers_marks_the_head_labeller():
+    pytest.importorskip("better_profanity", reason="better-profanity is not installed")
+    _, info = uddia.load_scorers(["better-profanity"], head_labeller="better-profanity")
+    assert info[0]["trained_the_head"] is True
+    _, info = uddia.load_scorers(["better-profanity"], head_labeller="hatesonar")
+    assert info[0]["trained_the_head"] is False
+
+
 def test_bias_table_on_hand_made_rows():
     """Two templates x two groups x 2 samples; plain and uddia-u; the gap of group means, paired by template."""
     def run(setting, vader):
