@@ -2,7 +2,7 @@
 
     python scripts/make_demo_head.py                       # -> decoding/assets/smollm2_demo_head.json
     python scripts/make_demo_head.py --out head.json --num-generated 400
-    python scripts/make_demo_head.py --labeller hatesonar --out decoding/assets/smollm2_hatesonar_head.json
+    python scripts/make_demo_head.py --labeller hatesonar --out smollm2_hatesonar_head.json
 
 What it is: a *profanity/offensiveness proxy*, not a toxicity classifier. Texts come from two offline sources:
 (1) sentences this script writes from templates (neutral, friendly, and insulting/profane ones) and their
@@ -12,8 +12,8 @@ if its probability is >= 0.5. A linear head is then trained on SmolLM2's frozen 
 (UDDIA/PPLM recipe, `fairalign.decoding.heads.train_head`), and its held-out agreement with the scorer printed.
 
 --labeller SCORER labels the same texts with another offline scorer instead (any `get_scorer` name, e.g.
-hatesonar): the shipped decoding/assets/smollm2_hatesonar_head.json was built so, and is judged in
-docs/reproductions.md by scorers that did not label it.
+hatesonar). docs/repro/checks/smollm2_hatesonar_head.json was built so; judged in docs/reproductions.md §5 by
+scorers that did not label it, it detoxified less than the demo head, so it is not shipped.
 
 The real recipe (a toxicity head for any Hub LM, on Jigsaw-style data) is in docs/uddia.md:
     fairalign decoding train-head --model M --data jigsaw.csv --text-column comment_text --label-column toxic --out head.pt
@@ -99,20 +99,15 @@ def main(args) -> int:
     from fairalign.align.modeling import load_model_and_tokenizer
     from fairalign.decoding.heads import demo_head_path, fit_linear_head, pooled_features, AttributeHead
     from fairalign.decoding.heads import embedding_probe, hidden_size, model_name, save_head
+    from fairalign.scripts.train_head import label_with_scorer
 
     rng = random.Random(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
     model.eval()
     texts = written_texts(rng) + generated_texts(model, tokenizer, args.num_generated, args.max_new_tokens, args.seed)
-    if args.labeller == "profanity":  # the package's own call, as the shipped demo head was built
-        from profanity_check import predict_prob
-
-        labels = torch.tensor([int(s >= 0.5) for s in predict_prob(texts)])
-    else:
-        from fairalign.scripts.train_head import label_with_scorer
-
-        labels = torch.tensor(label_with_scorer(texts, args.labeller, 0.5, source="the demo head's texts"))
-    teacher = "profanity_check" if args.labeller == "profanity" else args.labeller
+    # "profanity" is OfflineProfanityScorer: profanity_check.predict_prob, as the shipped demo head was built
+    labels = torch.tensor(label_with_scorer(texts, args.labeller, 0.5, source="the demo head's texts"))
+    teacher = args.labeller
     print(f"[demo-head] {len(texts)} texts, {int(labels.sum())} labelled offensive by {teacher}")
     features = pooled_features(model, tokenizer, texts, batch_size=32, progress=True)
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(args.seed))

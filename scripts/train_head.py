@@ -78,17 +78,25 @@ def to_label(value, classes: list[str], threshold: float) -> int:
     return int(float(value) >= threshold)
 
 
+def read_rows_with(path: Path, columns: list[str], limit: int | None = None) -> list[dict]:
+    """The first `limit` rows of a .csv / .jsonl file; an error if there are none or a column is missing."""
+    from fairalign.align.errors import InputError
+
+    rows = read_rows(path)[:limit]
+    if not rows:
+        raise InputError(f"--data {path} has no rows")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise InputError(f"--data {path}: columns {missing} not found; available: {sorted(rows[0])}")
+    return rows
+
+
 def read_labelled(path, text_column: str, label_columns: list[str], classes: list[str], threshold: float,
                   limit: int | None = None) -> tuple[list[str], list[int]]:
     from fairalign.align.errors import InputError
 
     path = Path(path)
-    rows = read_rows(path)[:limit]
-    if not rows:
-        raise InputError(f"--data {path} has no rows")
-    missing = [c for c in [text_column, *label_columns] if c not in rows[0]]
-    if missing:
-        raise InputError(f"--data {path}: columns {missing} not found; available: {sorted(rows[0])}")
+    rows = read_rows_with(path, [text_column, *label_columns], limit)
     texts, labels = [], []
     for i, row in enumerate(rows):
         try:
@@ -113,10 +121,7 @@ def read_texts(path, text_column: str | None, limit: int | None = None) -> list[
     else:
         if text_column is None:
             raise InputError(f"--data {path}: name the texts' column with --text-column")
-        rows = read_rows(path)
-        if rows and text_column not in rows[0]:
-            raise InputError(f"--data {path}: column {text_column!r} not found; available: {sorted(rows[0])}")
-        texts = [str(row[text_column]) for row in rows]
+        texts = [str(row[text_column]) for row in read_rows_with(path, [text_column], limit)]
     texts = texts[:limit]
     if not texts:
         raise InputError(f"--data {path} has no texts")
