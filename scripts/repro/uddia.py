@@ -227,7 +227,7 @@ def fake_scorers() -> dict:
                                                        / max(1, len(t))) for t in texts]}
 
 
-def load_scorers(names: list[str], head_labeller: str | None = "profanity") -> tuple[dict, list[dict]]:
+def load_scorers(names: list[str], head_labeller: str | None) -> tuple[dict, list[dict]]:
     """({name: scorer}, descriptions); a scorer that does not load stops the run before any generation. The one
     named `head_labeller` labelled the head's training data: it judges UDDIA by the head's own teacher."""
     from fairalign.eval.toxicity.scorers import describe_scorer, get_scorer
