@@ -227,6 +227,16 @@ def fake_scorers() -> dict:
                                                        / max(1, len(t))) for t in texts]}
 
 
+def check_head_labeller(name: str | None) -> None:
+    """A misspelt --head_labeller would mark no scorer as the head's teacher, and the tables would call the teacher
+    independent: refuse a name get_scorer would not know."""
+    from fairalign.eval.toxicity.scorers import SCORERS, names_a_scorer
+
+    if name is not None and not names_a_scorer(name):
+        raise SystemExit(f"--head_labeller {name!r} is not a scorer: use one of {sorted(SCORERS)} or a classifier's "
+                         "Hub id / local path (the scorer whose labels trained --head)")
+
+
 def load_scorers(names: list[str], head_labeller: str | None) -> tuple[dict, list[dict]]:
     """({name: scorer}, descriptions); a scorer that does not load stops the run before any generation. The one
     named `head_labeller` labelled the head's training data: it judges UDDIA by the head's own teacher."""
@@ -394,6 +404,7 @@ def run(args, log) -> dict:
             "scoring")
 
     head_labeller = args.head_labeller or ("profanity" if args.head == "demo" else None)
+    check_head_labeller(head_labeller)
     scorers, scorer_info = (fake_scorers(), [{"name": n, "notice": "FAKE: --quick plumbing check, means nothing",
                                               "trained_the_head": False} for n in fake_scorers()]) if quick \
         else load_scorers([s.strip() for s in args.scorers.split(",") if s.strip()], head_labeller)

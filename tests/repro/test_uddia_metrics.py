@@ -122,6 +122,10 @@ def test_load_scorers_marks_the_head_labeller():
     assert info[0]["trained_the_head"] is True
     _, info = uddia.load_scorers(["better-profanity"], head_labeller="hatesonar")
     assert info[0]["trained_the_head"] is False
+    uddia.check_head_labeller("hatesonar")
+    uddia.check_head_labeller(None)
+    with pytest.raises(SystemExit, match="--head_labeller 'hatesoanr' is not a scorer"):  # a typo would mark nothing
+        uddia.check_head_labeller("hatesoanr")
 
 
 def test_bias_table_on_hand_made_rows():
